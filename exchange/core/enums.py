@@ -1,0 +1,100 @@
+"""Closed sets of the trading domain."""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Side(IntEnum):
+    """Order side; the value is the sign it gives a position."""
+
+    BUY = 1
+    SELL = -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+
+    @property
+    def is_conditional(self) -> bool:
+        return self not in (OrderType.LIMIT, OrderType.MARKET)
+
+    @property
+    def has_limit_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(Enum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    POST_ONLY = "post_only"
+
+
+class TriggerBy(Enum):
+    """The price a conditional order watches (Binance's workingType)."""
+
+    LAST = "last"
+    MARK = "mark"
+
+
+class SelfTradePrevention(Enum):
+    """What happens when an order would trade against the same account's resting order."""
+
+    EXPIRE_TAKER = "expire_taker"
+    EXPIRE_MAKER = "expire_maker"
+    EXPIRE_BOTH = "expire_both"
+    NONE = "none"
+
+
+class OrderStatus(Enum):
+    NEW = "new"
+    TRIGGERED = "triggered"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.TRIGGERED, OrderStatus.PARTIALLY_FILLED)
+
+
+class LiquiditySide(Enum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class ExpireReason(Enum):
+    """Why an order ended without filling completely, other than a cancel."""
+
+    TIME_IN_FORCE = "time_in_force"
+    PRICE_BAND = "price_band"
+    SELF_TRADE_PREVENTION = "self_trade_prevention"
+    REDUCE_ONLY = "reduce_only"
+    NO_POSITION = "no_position"
+
+
+class CancelReason(Enum):
+    USER = "user"
+    CANCEL_ALL = "cancel_all"
+    LIQUIDATION = "liquidation"
+
+
+class MarginMode(Enum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
