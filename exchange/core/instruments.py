@@ -199,4 +199,3 @@ class Instrument:
             if notional < bracket.notional_cap:
                 return bracket
         return self.brackets[-1]
-

@@ -48,7 +48,7 @@ def parse_decimal(text: str | int | Decimal, name: str = "value") -> Decimal:
         raise NumberError(RejectCode.INVALID_NUMBER, f"{name} must be a decimal string")
     if not value.is_finite():
         raise NumberError(RejectCode.INVALID_NUMBER, f"{name} must be finite")
-    sign, digits, exponent = value.as_tuple()
+    _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     if len(digits) + max(exponent, 0) > _MAX_DIGITS or exponent < -_MAX_DIGITS:
         raise NumberError(RejectCode.INVALID_NUMBER, f"{name} is out of range")

@@ -1,0 +1,164 @@
+"""The limit order book of one symbol: price levels in price-time priority."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sortedcontainers import SortedList
+
+from exchange.core.enums import Side
+from exchange.core.events import BookUpdated
+from exchange.core.orders import Order
+
+
+class PriceLevel:
+    """Resting orders at one price; dict order is time priority."""
+
+    __slots__ = ("orders", "price", "size")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.size = 0
+        self.orders: dict[int, Order] = {}
+
+    def first(self) -> Order:
+        return next(iter(self.orders.values()))
+
+
+class BookSide:
+    """One side of the book. Prices are kept ascending; the best end depends on the side."""
+
+    __slots__ = ("changed", "is_bid", "levels", "prices", "side")
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.is_bid = side is Side.BUY
+        self.levels: dict[int, PriceLevel] = {}
+        self.prices = SortedList()
+        # Prices touched by the current command; flushed into one BookUpdated.
+        self.changed: set[int] = set()
+
+    def best_price(self) -> int | None:
+        prices = self.prices
+        if not prices:
+            return None
+        best: int = prices[-1] if self.is_bid else prices[0]
+        return best
+
+    def best_level(self) -> PriceLevel | None:
+        price = self.best_price()
+        return None if price is None else self.levels[price]
+
+    def add(self, order: Order) -> None:
+        """Append an order at the back of its price level."""
+        price = order.price
+        assert price is not None
+        level = self.levels.get(price)
+        if level is None:
+            level = self.levels[price] = PriceLevel(price)
+            self.prices.add(price)
+        level.orders[order.order_id] = order
+        level.size += order.qty - order.filled_qty
+        order.resting = True
+        self.changed.add(price)
+
+    def remove(self, order: Order) -> None:
+        """Take an order out of the book, with whatever it has left."""
+        price = order.price
+        assert price is not None
+        level = self.levels[price]
+        del level.orders[order.order_id]
+        level.size -= order.qty - order.filled_qty
+        order.resting = False
+        if not level.orders:
+            del self.levels[price]
+            self.prices.remove(price)
+        self.changed.add(price)
+
+    def reduce(self, order: Order, qty: int) -> None:
+        """Account for qty of a resting order leaving the book (a fill or a size cut)."""
+        price = order.price
+        assert price is not None
+        self.levels[price].size -= qty
+        self.changed.add(price)
+
+    def levels_from_best(self, limit: int | None = None) -> Iterator[PriceLevel]:
+        """Yield levels best first, stopping past limit (a price a taker will still accept)."""
+        if self.is_bid:
+            prices = self.prices.irange(minimum=limit, reverse=True)
+        else:
+            prices = self.prices.irange(maximum=limit)
+        levels = self.levels
+        for price in prices:
+            yield levels[price]
+
+    def depth(self, count: int | None = None) -> list[tuple[int, int]]:
+        """Return (price, size) pairs best first."""
+        result: list[tuple[int, int]] = []
+        for level in self.levels_from_best():
+            if count is not None and len(result) >= count:
+                break
+            result.append((level.price, level.size))
+        return result
+
+    def take_changes(self) -> tuple[tuple[int, int], ...]:
+        if not self.changed:
+            return ()
+        levels = self.levels
+        changes = tuple(
+            (price, levels[price].size if price in levels else 0)
+            for price in sorted(self.changed, reverse=self.is_bid)
+        )
+        self.changed.clear()
+        return changes
+
+
+class OrderBook:
+    """Both sides of one symbol's book, and its update id for snapshot/delta sync."""
+
+    __slots__ = ("asks", "bids", "symbol", "update_id")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.bids = BookSide(Side.BUY)
+        self.asks = BookSide(Side.SELL)
+        self.update_id = 0
+
+    def side(self, side: Side) -> BookSide:
+        return self.bids if side is Side.BUY else self.asks
+
+    def opposite(self, side: Side) -> BookSide:
+        return self.asks if side is Side.BUY else self.bids
+
+    def crosses(self, side: Side, price: int | None) -> bool:
+        """Tell whether a taker on side at limit price would trade now (None: any price)."""
+        best = self.opposite(side).best_price()
+        if best is None:
+            return False
+        if price is None:
+            return True
+        return best <= price if side is Side.BUY else best >= price
+
+    def take_update(self, seq: int) -> BookUpdated | None:
+        """Return the command's level changes as one event, bumping the update id once."""
+        if not self.bids.changed and not self.asks.changed:
+            return None
+        self.update_id += 1
+        return BookUpdated(
+            seq, self.symbol, self.update_id, self.bids.take_changes(), self.asks.take_changes()
+        )
+
+    def state(self) -> tuple[object, ...]:
+        """Return the book as nested tuples, for hashing."""
+        return (
+            self.symbol,
+            self.update_id,
+            tuple(
+                (level.price, level.size, tuple(level.orders))
+                for level in self.bids.levels_from_best()
+            ),
+            tuple(
+                (level.price, level.size, tuple(level.orders))
+                for level in self.asks.levels_from_best()
+            ),
+        )

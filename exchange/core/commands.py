@@ -1,0 +1,89 @@
+"""Commands: everything that changes the exchange's state, stamped with seq and ts.
+
+The sequencer stamps `seq` (strictly increasing) and `ts` (Unix milliseconds, never
+decreasing) before a command reaches `Exchange.apply`. Values are integers in the
+instrument's scales: prices in ticks, quantities in lots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.core.enums import (
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    TriggerBy,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAccount:
+    seq: int
+    ts: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    seq: int
+    ts: int
+    account_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    price: int | None = None
+    trigger_price: int | None = None
+    trigger_by: TriggerBy = TriggerBy.LAST
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    close_position: bool = False
+    client_order_id: str | None = None
+    self_trade_prevention: SelfTradePrevention | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    seq: int
+    ts: int
+    account_id: int
+    order_id: int | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllOrders:
+    seq: int
+    ts: int
+    account_id: int
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    seq: int
+    ts: int
+    account_id: int
+    order_id: int | None = None
+    client_order_id: str | None = None
+    qty: int | None = None
+    price: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    symbol: str
+    index_price: int
+    mark_price: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMark:
+    seq: int
+    ts: int
+    prices: tuple[MarkPrice, ...]
+
+
+Command = CreateAccount | PlaceOrder | CancelOrder | CancelAllOrders | AmendOrder | UpdateMark

@@ -1,0 +1,162 @@
+"""Events: what happened, in order, each carrying the seq of the command that caused it.
+
+Order lifecycle events map one to one onto order statuses (see orders.TRANSITIONS):
+accepted -> NEW, triggered -> TRIGGERED, filled -> PARTIALLY_FILLED or FILLED,
+canceled -> CANCELED, expired -> EXPIRED, rejected -> REJECTED; amended keeps the status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.core.codes import RejectCode
+from exchange.core.enums import (
+    CancelReason,
+    ExpireReason,
+    LiquiditySide,
+    OrderType,
+    Side,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCreated:
+    seq: int
+    account_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    price: int | None
+    client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    seq: int
+    account_id: int
+    symbol: str
+    client_order_id: str | None
+    code: RejectCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """A conditional order's trigger fired; it now works as a market or limit order."""
+
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    trigger_price: int
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """One side of one trade. The taker's fill doubles as the public trade print."""
+
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    side: Side
+    trade_id: int
+    last_px: int
+    last_qty: int
+    leaves_qty: int
+    liquidity_side: LiquiditySide
+    fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    reason: CancelReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    reason: ExpireReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAmended:
+    seq: int
+    order_id: int
+    account_id: int
+    symbol: str
+    price: int
+    qty: int
+    leaves_qty: int
+    priority_kept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    """A command other than a new order was refused (cancel, amend, ...)."""
+
+    seq: int
+    account_id: int
+    code: RejectCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdated:
+    """The levels a command changed, with their new total sizes (0: the level is gone)."""
+
+    seq: int
+    symbol: str
+    update_id: int
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged:
+    seq: int
+    account_id: int
+    symbol: str
+    qty: int
+    cost: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUpdated:
+    seq: int
+    symbol: str
+    index_price: int
+    mark_price: int
+
+
+Event = (
+    AccountCreated
+    | OrderAccepted
+    | OrderRejected
+    | OrderTriggered
+    | OrderFilled
+    | OrderCanceled
+    | OrderExpired
+    | OrderAmended
+    | CommandRejected
+    | BookUpdated
+    | PositionChanged
+    | MarkUpdated
+)

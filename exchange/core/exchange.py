@@ -1,0 +1,877 @@
+"""The exchange: one entry point, `Exchange.apply(command) -> list[Event]`.
+
+Pure and synchronous. Time, ids and ordering come from the commands; the same commands
+always give the same events and the same `state_hash()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from exchange.core.book import OrderBook
+from exchange.core.codes import RejectCode
+from exchange.core.commands import (
+    AmendOrder,
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    CreateAccount,
+    PlaceOrder,
+    UpdateMark,
+)
+from exchange.core.enums import (
+    CancelReason,
+    ExpireReason,
+    LiquiditySide,
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    TriggerBy,
+)
+from exchange.core.events import (
+    AccountCreated,
+    CommandRejected,
+    Event,
+    MarkUpdated,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderTriggered,
+)
+from exchange.core.instruments import Instrument
+from exchange.core.ledger import Account, Ledger
+from exchange.core.numbers import RATE_SCALE, ceil_div
+from exchange.core.orders import Order
+from exchange.core.triggers import TriggerIndex, would_fire
+
+DEFAULT_SELF_TRADE_PREVENTION = SelfTradePrevention.EXPIRE_MAKER
+"""A self-trade cancels the older resting order and lets the new one trade on."""
+
+_CLIENT_ORDER_ID_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-"
+)
+_CLIENT_ORDER_ID_MAX = 36
+
+
+class SequenceError(ValueError):
+    """A command arrived out of order: the shell's bug, never the user's."""
+
+
+class InvariantError(AssertionError):
+    """The state broke a rule that must always hold."""
+
+
+class Market:
+    """Everything the exchange keeps per symbol."""
+
+    __slots__ = ("book", "index_price", "instrument", "last_price", "mark_price", "triggers")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.book = OrderBook(instrument.symbol)
+        self.triggers = TriggerIndex()
+        self.index_price: int | None = None
+        self.mark_price: int | None = None
+        self.last_price: int | None = None
+
+    def reference_price(self) -> int | None:
+        """Return the price that bounds orders: the mark, or before any mark the last trade."""
+        return self.mark_price if self.mark_price is not None else self.last_price
+
+    def watched_price(self, trigger_by: TriggerBy) -> int | None:
+        return self.mark_price if trigger_by is TriggerBy.MARK else self.last_price
+
+
+class Exchange:
+    """Order books, orders, accounts and positions, changed only through `apply`."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        default_self_trade_prevention: SelfTradePrevention = DEFAULT_SELF_TRADE_PREVENTION,
+    ) -> None:
+        self.markets: dict[str, Market] = {}
+        for instrument in instruments:
+            if instrument.symbol in self.markets:
+                raise ValueError(f"instrument {instrument.symbol} is listed twice")
+            self.markets[instrument.symbol] = Market(instrument)
+        self.ledger = Ledger()
+        self.orders: dict[int, Order] = {}
+        self.default_self_trade_prevention = default_self_trade_prevention
+        self.last_seq = 0
+        self.last_ts = 0
+        self.next_account_id = 1
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self._seq = 0
+        self._events: list[Event] = []
+        self._touched: dict[str, Market] = {}
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            CreateAccount: self._create_account,
+            PlaceOrder: self._place_order,
+            CancelOrder: self._cancel_order,
+            CancelAllOrders: self._cancel_all_orders,
+            AmendOrder: self._amend_order,
+            UpdateMark: self._update_mark,
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    def apply(self, command: Command) -> list[Event]:
+        """Apply one sequenced command and return the events it caused, in order."""
+        if command.seq <= self.last_seq:
+            raise SequenceError(f"seq {command.seq} after {self.last_seq}")
+        if command.ts < self.last_ts:
+            raise SequenceError(f"ts {command.ts} before {self.last_ts}")
+        self.last_seq = self._seq = command.seq
+        self.last_ts = command.ts
+        events: list[Event] = []
+        self._events = events
+        self._handlers[type(command)](command)
+        if self._touched:
+            for market in self._touched.values():
+                update = market.book.take_update(command.seq)
+                if update is not None:
+                    events.append(update)
+            self._touched.clear()
+        events.extend(self.ledger.take_position_changes(command.seq))
+        return events
+
+    # ------------------------------------------------------------------ accounts
+
+    def _create_account(self, command: CreateAccount) -> None:
+        account_id = self.next_account_id
+        self.next_account_id += 1
+        self.ledger.open_account(account_id, command.name)
+        self._events.append(AccountCreated(self._seq, account_id, command.name))
+
+    # ------------------------------------------------------------------ new orders
+
+    def _place_order(self, command: PlaceOrder) -> None:
+        account = self.ledger.accounts.get(command.account_id)
+        market = self.markets.get(command.symbol)
+        if account is None:
+            self._reject_order(command, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
+            return
+        if market is None:
+            reason = f"unknown symbol {command.symbol}"
+            self._reject_order(command, RejectCode.UNKNOWN_SYMBOL, reason)
+            return
+        problem = self._check_new_order(command, account, market)
+        if problem is not None:
+            self._reject_order(command, *problem)
+            return
+        order = Order(
+            self.next_order_id,
+            command.account_id,
+            command.symbol,
+            command.side,
+            command.order_type,
+            command.qty,
+            command.price,
+            command.trigger_price,
+            command.trigger_by,
+            command.time_in_force,
+            command.reduce_only or command.close_position,
+            command.close_position,
+            command.client_order_id,
+            command.self_trade_prevention or self.default_self_trade_prevention,
+        )
+        hold_problem = self.ledger.hold_for_order(
+            account, market.instrument, order, market.reference_price()
+        )
+        if hold_problem is not None:
+            self._reject_order(command, *hold_problem)
+            return
+        self.next_order_id += 1
+        self.orders[order.order_id] = order
+        account.open_orders.setdefault(order.symbol, {})[order.order_id] = order
+        if order.client_order_id is not None:
+            account.client_orders[order.client_order_id] = order
+        self._events.append(
+            OrderAccepted(
+                self._seq,
+                order.order_id,
+                order.account_id,
+                order.symbol,
+                order.side,
+                order.order_type,
+                order.qty,
+                order.price,
+                order.client_order_id,
+            )
+        )
+        if order.order_type.is_conditional:
+            market.triggers.add(order)
+            return
+        last_price = market.last_price
+        self._execute(order, account, market)
+        if market.last_price != last_price:
+            self._fire_triggers(market)
+
+    def _check_new_order(
+        self, command: PlaceOrder, account: Account, market: Market
+    ) -> tuple[RejectCode, str] | None:
+        """Return why a new order breaks an instrument or account rule, if it does."""
+        instrument = market.instrument
+        order_type = command.order_type
+        is_limit_type = order_type.has_limit_price
+        qty = command.qty
+        if command.close_position:
+            if order_type not in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET):
+                return (
+                    RejectCode.CLOSE_POSITION_NOT_ALLOWED,
+                    "close_position is only for stop_market and take_profit_market orders",
+                )
+            if qty != 0:
+                return RejectCode.INVALID_QUANTITY, "a close_position order takes no qty"
+        else:
+            if qty <= 0:
+                return RejectCode.INVALID_QUANTITY, "qty must be positive"
+            if qty < instrument.min_qty:
+                return (
+                    RejectCode.QTY_BELOW_MINIMUM,
+                    f"qty is below the minimum {instrument.qty_text(instrument.min_qty)}",
+                )
+            maximum = instrument.max_qty if is_limit_type else instrument.max_market_qty
+            if qty > maximum:
+                return (
+                    RejectCode.QTY_ABOVE_MAXIMUM,
+                    f"qty is above the maximum {instrument.qty_text(maximum)}",
+                )
+        price = command.price
+        if is_limit_type:
+            if price is None:
+                return RejectCode.PRICE_REQUIRED, f"a {order_type.value} order needs a price"
+            if price <= 0:
+                return RejectCode.INVALID_PRICE, "price must be positive"
+        elif price is not None:
+            return RejectCode.PRICE_NOT_ALLOWED, f"a {order_type.value} order takes no price"
+        trigger_price = command.trigger_price
+        if order_type.is_conditional:
+            if trigger_price is None:
+                return (
+                    RejectCode.TRIGGER_PRICE_REQUIRED,
+                    f"a {order_type.value} order needs a trigger price",
+                )
+            if trigger_price <= 0:
+                return RejectCode.INVALID_PRICE, "trigger_price must be positive"
+        elif trigger_price is not None:
+            return (
+                RejectCode.TRIGGER_PRICE_NOT_ALLOWED,
+                f"a {order_type.value} order takes no trigger price",
+            )
+        time_in_force = command.time_in_force
+        if not is_limit_type and time_in_force is TimeInForce.POST_ONLY:
+            return RejectCode.INVALID_TIME_IN_FORCE, "a market order cannot be post-only"
+        client_order_id = command.client_order_id
+        if client_order_id is not None:
+            if not (
+                0 < len(client_order_id) <= _CLIENT_ORDER_ID_MAX
+                and _CLIENT_ORDER_ID_CHARS.issuperset(client_order_id)
+            ):
+                return (
+                    RejectCode.INVALID_CLIENT_ORDER_ID,
+                    "client_order_id must be 1 to 36 characters of a-z A-Z 0-9 . : / _ -",
+                )
+            if client_order_id in account.client_orders:
+                return (
+                    RejectCode.DUPLICATE_CLIENT_ORDER_ID,
+                    "client_order_id is already used by an open order",
+                )
+        open_here = account.open_orders.get(command.symbol)
+        if open_here is not None and len(open_here) >= instrument.max_open_orders:
+            return (
+                RejectCode.TOO_MANY_OPEN_ORDERS,
+                f"at most {instrument.max_open_orders} open orders per symbol",
+            )
+        reference = market.reference_price()
+        if is_limit_type and reference is not None:
+            assert price is not None
+            band = self._price_band(instrument, reference)
+            if not band[0] <= price <= band[1]:
+                return (
+                    RejectCode.PRICE_OUTSIDE_BAND,
+                    f"price must be between {instrument.price_text(band[0])} and "
+                    f"{instrument.price_text(band[1])}",
+                )
+        reduce_only = command.reduce_only or command.close_position
+        if not reduce_only:
+            basis = price if is_limit_type else (trigger_price or reference)
+            if basis is not None and instrument.notional(basis, qty) < instrument.min_notional:
+                return (
+                    RejectCode.NOTIONAL_BELOW_MINIMUM,
+                    "order notional is below the instrument's minimum",
+                )
+        if order_type.is_conditional:
+            assert trigger_price is not None
+            watched = market.watched_price(command.trigger_by)
+            if watched is not None and would_fire(order_type, command.side, trigger_price, watched):
+                return RejectCode.WOULD_IMMEDIATELY_TRIGGER, "the order would trigger immediately"
+        else:
+            if reduce_only and not self.ledger.reducible_qty(
+                account, command.symbol, command.side.value
+            ):
+                return (
+                    RejectCode.REDUCE_ONLY_REJECTED,
+                    "a reduce-only order must reduce an open position",
+                )
+            if time_in_force is TimeInForce.POST_ONLY and market.book.crosses(command.side, price):
+                return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take liquidity"
+        return None
+
+    @staticmethod
+    def _price_band(instrument: Instrument, reference: int) -> tuple[int, int]:
+        """Return the lowest and highest price (ticks) an order may name."""
+        rate = instrument.price_band_rate
+        low = ceil_div(reference * (RATE_SCALE - rate), RATE_SCALE)
+        high = reference * (RATE_SCALE + rate) // RATE_SCALE
+        return max(low, 1), high
+
+    def _reject_order(self, command: PlaceOrder, code: RejectCode, reason: str) -> None:
+        self._events.append(
+            OrderRejected(
+                self._seq,
+                command.account_id,
+                command.symbol,
+                command.client_order_id,
+                code,
+                reason,
+            )
+        )
+
+    # ------------------------------------------------------------------ matching
+
+    def _execute(self, order: Order, account: Account, market: Market) -> None:
+        """Match an active order against the book; rest or expire what is left."""
+        self._touched[market.instrument.symbol] = market
+        is_market = not order.order_type.has_limit_price
+        if is_market:
+            reference = market.reference_price()
+            limit = (
+                None
+                if reference is None
+                else self._price_band(market.instrument, reference)[order.side is Side.BUY]
+            )
+        else:
+            limit = order.price
+        time_in_force = order.time_in_force
+        if time_in_force is TimeInForce.FOK and not self._can_fill_completely(order, market, limit):
+            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+            return
+        if time_in_force is TimeInForce.POST_ONLY and market.book.crosses(order.side, limit):
+            # Only a triggered stop-limit gets here; a new one was rejected up front.
+            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+            return
+        self._match(order, account, market, limit)
+        if not order.status.is_open:
+            return
+        if is_market:
+            reason = (
+                ExpireReason.PRICE_BAND
+                if market.book.opposite(order.side).best_price() is not None
+                else ExpireReason.TIME_IN_FORCE
+            )
+            self._expire(order, market, reason)
+        elif time_in_force is TimeInForce.IOC or time_in_force is TimeInForce.FOK:
+            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+        else:
+            market.book.side(order.side).add(order)
+
+    def _match(self, taker: Order, account: Account, market: Market, limit: int | None) -> None:
+        """Trade the taker against resting orders in price-time priority up to limit."""
+        opposite = market.book.opposite(taker.side)
+        is_buy = taker.side is Side.BUY
+        accounts = self.ledger.accounts
+        ledger = self.ledger
+        symbol = taker.symbol
+        while taker.qty > taker.filled_qty:
+            best = opposite.best_price()
+            if best is None or (limit is not None and (best > limit if is_buy else best < limit)):
+                return
+            level = opposite.levels[best]
+            maker = level.first()
+            if (
+                maker.account_id == taker.account_id
+                and taker.self_trade_prevention is not SelfTradePrevention.NONE
+            ):
+                prevention = taker.self_trade_prevention
+                if prevention is not SelfTradePrevention.EXPIRE_TAKER:
+                    self._expire(maker, market, ExpireReason.SELF_TRADE_PREVENTION)
+                if prevention is not SelfTradePrevention.EXPIRE_MAKER:
+                    self._expire(taker, market, ExpireReason.SELF_TRADE_PREVENTION)
+                    return
+                continue
+            qty = min(taker.qty - taker.filled_qty, maker.qty - maker.filled_qty)
+            maker_account = accounts[maker.account_id]
+            if maker.reduce_only:
+                cap = ledger.reducible_qty(maker_account, symbol, maker.side.value)
+                if not cap:
+                    self._expire(maker, market, ExpireReason.REDUCE_ONLY)
+                    continue
+                qty = min(qty, cap)
+            if taker.reduce_only:
+                cap = ledger.reducible_qty(account, symbol, taker.side.value)
+                if not cap:
+                    self._expire(taker, market, ExpireReason.REDUCE_ONLY)
+                    return
+                qty = min(qty, cap)
+            trade_id = self.next_trade_id
+            self.next_trade_id += 1
+            opposite.reduce(maker, qty)
+            self._fill(maker, maker_account, market, qty, best, trade_id, LiquiditySide.MAKER)
+            self._fill(taker, account, market, qty, best, trade_id, LiquiditySide.TAKER)
+            market.last_price = best
+
+    def _fill(
+        self,
+        order: Order,
+        account: Account,
+        market: Market,
+        qty: int,
+        price: int,
+        trade_id: int,
+        liquidity_side: LiquiditySide,
+    ) -> None:
+        instrument = market.instrument
+        order.filled_qty += qty
+        order.filled_cost += price * qty
+        is_maker = liquidity_side is LiquiditySide.MAKER
+        fee = self.ledger.settle_fill(
+            account,
+            instrument,
+            qty * order.side.value,
+            price,
+            instrument.maker_fee_rate if is_maker else instrument.taker_fee_rate,
+        )
+        leaves = order.qty - order.filled_qty
+        order.move_to(OrderStatus.FILLED if leaves == 0 else OrderStatus.PARTIALLY_FILLED)
+        self._events.append(
+            OrderFilled(
+                self._seq,
+                order.order_id,
+                order.account_id,
+                order.symbol,
+                order.side,
+                trade_id,
+                price,
+                qty,
+                leaves,
+                liquidity_side,
+                fee,
+            )
+        )
+        if leaves == 0:
+            if order.resting:
+                market.book.side(order.side).remove(order)
+            self._close(order, account)
+
+    def _can_fill_completely(self, order: Order, market: Market, limit: int | None) -> bool:
+        """Tell whether a fill-or-kill order would fill in full right now."""
+        needed = order.qty - order.filled_qty
+        prevention = order.self_trade_prevention
+        for level in market.book.opposite(order.side).levels_from_best(limit):
+            for maker in level.orders.values():
+                if maker.account_id == order.account_id and prevention is not (
+                    SelfTradePrevention.NONE
+                ):
+                    if prevention is SelfTradePrevention.EXPIRE_MAKER:
+                        continue
+                    return False
+                if maker.reduce_only:
+                    # A reduce-only maker may be cut short; count only what it can reduce.
+                    cap = self.ledger.reducible_qty(
+                        self.ledger.accounts[maker.account_id], maker.symbol, maker.side.value
+                    )
+                    needed -= min(maker.qty - maker.filled_qty, cap)
+                else:
+                    needed -= maker.qty - maker.filled_qty
+                if needed <= 0:
+                    break
+            if needed <= 0:
+                break
+        if needed > 0:
+            return False
+        if order.reduce_only:
+            account = self.ledger.accounts[order.account_id]
+            return self.ledger.reducible_qty(account, order.symbol, order.side.value) >= (
+                order.qty - order.filled_qty
+            )
+        return True
+
+    # ------------------------------------------------------------------ endings
+
+    def _expire(self, order: Order, market: Market, reason: ExpireReason) -> None:
+        account = self.ledger.accounts[order.account_id]
+        self._take_out(order, market)
+        order.move_to(OrderStatus.EXPIRED)
+        self._events.append(
+            OrderExpired(self._seq, order.order_id, order.account_id, order.symbol, reason)
+        )
+        self._close(order, account)
+
+    def _cancel(self, order: Order, account: Account, reason: CancelReason) -> None:
+        market = self.markets[order.symbol]
+        self._take_out(order, market)
+        order.move_to(OrderStatus.CANCELED)
+        self._events.append(
+            OrderCanceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
+        )
+        self._close(order, account)
+
+    def _take_out(self, order: Order, market: Market) -> None:
+        """Remove an open order from wherever it waits: the book or the trigger index."""
+        if order.resting:
+            market.book.side(order.side).remove(order)
+            self._touched[market.instrument.symbol] = market
+        elif order.order_type.is_conditional and order.status is OrderStatus.NEW:
+            market.triggers.remove(order)
+
+    def _close(self, order: Order, account: Account) -> None:
+        """Forget a finished order everywhere it was indexed as open."""
+        del self.orders[order.order_id]
+        open_here = account.open_orders[order.symbol]
+        del open_here[order.order_id]
+        if not open_here:
+            del account.open_orders[order.symbol]
+        if order.client_order_id is not None:
+            del account.client_orders[order.client_order_id]
+        self.ledger.release_hold(account, order)
+
+    # ------------------------------------------------------------------ triggers
+
+    def _fire_triggers(self, market: Market) -> None:
+        """Activate conditional orders whose trigger was reached, oldest first, until none."""
+        triggers = market.triggers
+        while True:
+            fired: list[int] = []
+            if market.mark_price is not None:
+                fired.extend(triggers.pop_fired(TriggerBy.MARK, market.mark_price))
+            if market.last_price is not None:
+                fired.extend(triggers.pop_fired(TriggerBy.LAST, market.last_price))
+            if not fired:
+                return
+            fired.sort()
+            for order_id in fired:
+                self._activate(self.orders[order_id], market)
+
+    def _activate(self, order: Order, market: Market) -> None:
+        account = self.ledger.accounts[order.account_id]
+        if order.reduce_only:
+            reducible = self.ledger.reducible_qty(account, order.symbol, order.side.value)
+            if order.close_position:
+                if not reducible:
+                    self._expire(order, market, ExpireReason.NO_POSITION)
+                    return
+                order.qty = reducible
+            elif not reducible:
+                self._expire(order, market, ExpireReason.REDUCE_ONLY)
+                return
+        trigger_price = order.trigger_price
+        assert trigger_price is not None
+        order.move_to(OrderStatus.TRIGGERED)
+        self._events.append(
+            OrderTriggered(
+                self._seq, order.order_id, order.account_id, order.symbol, trigger_price, order.qty
+            )
+        )
+        self._execute(order, account, market)
+
+    # ------------------------------------------------------------------ cancel and amend
+
+    def _find_order(
+        self, account_id: int, order_id: int | None, client_order_id: str | None
+    ) -> Order | None:
+        """Return the account's open order, or emit why there is none."""
+        account = self.ledger.accounts.get(account_id)
+        order: Order | None = None
+        if account is None:
+            self._reject_command(account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
+            return None
+        if order_id is not None:
+            order = self.orders.get(order_id)
+            # Another account's order is "unknown" too: its existence is not ours to reveal.
+            if order is not None and (
+                order.account_id != account_id
+                or (client_order_id is not None and order.client_order_id != client_order_id)
+            ):
+                order = None
+        elif client_order_id is not None:
+            order = account.client_orders.get(client_order_id)
+        if order is None:
+            name = order_id if order_id is not None else client_order_id
+            self._reject_command(account_id, RejectCode.UNKNOWN_ORDER, f"no open order {name!r}")
+        return order
+
+    def _reject_command(self, account_id: int, code: RejectCode, reason: str) -> None:
+        self._events.append(CommandRejected(self._seq, account_id, code, reason))
+
+    def _cancel_order(self, command: CancelOrder) -> None:
+        order = self._find_order(command.account_id, command.order_id, command.client_order_id)
+        if order is not None:
+            self._cancel(order, self.ledger.accounts[order.account_id], CancelReason.USER)
+
+    def _cancel_all_orders(self, command: CancelAllOrders) -> None:
+        account = self.ledger.accounts.get(command.account_id)
+        if account is None:
+            self._reject_command(command.account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
+            return
+        if command.symbol is not None:
+            if command.symbol not in self.markets:
+                reason = f"unknown symbol {command.symbol}"
+                self._reject_command(command.account_id, RejectCode.UNKNOWN_SYMBOL, reason)
+                return
+            symbols = [command.symbol] if command.symbol in account.open_orders else []
+        else:
+            symbols = sorted(account.open_orders)
+        for symbol in symbols:
+            for order in list(account.open_orders[symbol].values()):
+                self._cancel(order, account, CancelReason.CANCEL_ALL)
+
+    def _amend_order(self, command: AmendOrder) -> None:
+        order = self._find_order(command.account_id, command.order_id, command.client_order_id)
+        if order is None:
+            return
+        account = self.ledger.accounts[order.account_id]
+        problem = self._check_amend(command, order)
+        if problem is not None:
+            self._reject_command(command.account_id, *problem)
+            return
+        market = self.markets[order.symbol]
+        side = market.book.side(order.side)
+        old_price = order.price
+        assert old_price is not None
+        price = old_price if command.price is None else command.price
+        qty = order.qty if command.qty is None else command.qty
+        self._touched[order.symbol] = market
+        if price == old_price and qty < order.qty:
+            # A smaller order at the same price keeps its place in the queue.
+            side.reduce(order, order.qty - qty)
+            order.qty = qty
+            order.move_to(order.status)
+            self._emit_amended(order, priority_kept=True)
+            return
+        side.remove(order)
+        order.price = price
+        order.qty = qty
+        order.move_to(order.status)
+        self._emit_amended(order, priority_kept=False)
+        last_price = market.last_price
+        self._execute(order, account, market)
+        if market.last_price != last_price:
+            self._fire_triggers(market)
+
+    def _check_amend(self, command: AmendOrder, order: Order) -> tuple[RejectCode, str] | None:
+        if not order.resting:
+            return RejectCode.ORDER_NOT_AMENDABLE, "only a resting limit order can be amended"
+        market = self.markets[order.symbol]
+        instrument = market.instrument
+        price = order.price if command.price is None else command.price
+        qty = order.qty if command.qty is None else command.qty
+        assert price is not None
+        if price == order.price and qty == order.qty:
+            return RejectCode.AMEND_NO_CHANGE, "the amend changes nothing"
+        if price <= 0:
+            return RejectCode.INVALID_PRICE, "price must be positive"
+        if qty <= order.filled_qty:
+            return RejectCode.INVALID_QUANTITY, "qty must stay above the filled quantity"
+        if qty < instrument.min_qty:
+            return RejectCode.QTY_BELOW_MINIMUM, "qty is below the instrument's minimum"
+        if qty > instrument.max_qty:
+            return RejectCode.QTY_ABOVE_MAXIMUM, "qty is above the instrument's maximum"
+        if price != order.price:
+            reference = market.reference_price()
+            if reference is not None:
+                low, high = self._price_band(instrument, reference)
+                if not low <= price <= high:
+                    return RejectCode.PRICE_OUTSIDE_BAND, "price is outside the band around mark"
+            if order.time_in_force is TimeInForce.POST_ONLY:
+                opposite_best = market.book.opposite(order.side).best_price()
+                if opposite_best is not None and (
+                    opposite_best <= price if order.side is Side.BUY else opposite_best >= price
+                ):
+                    return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take"
+        return None
+
+    def _emit_amended(self, order: Order, *, priority_kept: bool) -> None:
+        assert order.price is not None
+        self._events.append(
+            OrderAmended(
+                self._seq,
+                order.order_id,
+                order.account_id,
+                order.symbol,
+                order.price,
+                order.qty,
+                order.qty - order.filled_qty,
+                priority_kept,
+            )
+        )
+
+    # ------------------------------------------------------------------ marks
+
+    def _update_mark(self, command: UpdateMark) -> None:
+        updated: list[Market] = []
+        for price in command.prices:
+            market = self.markets.get(price.symbol)
+            if market is None:
+                self._reject_command(0, RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {price.symbol}")
+                continue
+            if price.mark_price <= 0 or price.index_price <= 0:
+                self._reject_command(0, RejectCode.INVALID_PRICE, "mark and index must be positive")
+                continue
+            market.index_price = price.index_price
+            market.mark_price = price.mark_price
+            self._events.append(
+                MarkUpdated(self._seq, price.symbol, price.index_price, price.mark_price)
+            )
+            updated.append(market)
+        for market in updated:
+            self._fire_triggers(market)
+
+    # ------------------------------------------------------------------ queries
+
+    def open_orders(self, account_id: int, symbol: str | None = None) -> list[Order]:
+        """Return an account's open orders, oldest first."""
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            return []
+        if symbol is not None:
+            return list(account.open_orders.get(symbol, {}).values())
+        return sorted(
+            (order for orders in account.open_orders.values() for order in orders.values()),
+            key=lambda order: order.order_id,
+        )
+
+    def depth(self, symbol: str, count: int | None = None) -> dict[str, object]:
+        """Return a book snapshot: update id, bids and asks best first."""
+        book = self.markets[symbol].book
+        return {
+            "update_id": book.update_id,
+            "bids": book.bids.depth(count),
+            "asks": book.asks.depth(count),
+        }
+
+    # ------------------------------------------------------------------ integrity
+
+    def state_hash(self) -> str:
+        """Return a SHA-256 over the whole state, equal for equal histories."""
+        markets = tuple(
+            (
+                symbol,
+                market.index_price,
+                market.mark_price,
+                market.last_price,
+                market.book.state(),
+                market.triggers.state(),
+            )
+            for symbol, market in sorted(self.markets.items())
+        )
+        orders = tuple(self.orders[order_id].state() for order_id in sorted(self.orders))
+        accounts = tuple(
+            (
+                account.account_id,
+                account.name,
+                tuple(
+                    (symbol, position.qty, position.cost)
+                    for symbol, position in sorted(account.positions.items())
+                ),
+                tuple(
+                    (client_id, order.order_id)
+                    for client_id, order in sorted(account.client_orders.items())
+                ),
+            )
+            for account in sorted(self.ledger.accounts.values(), key=lambda a: a.account_id)
+        )
+        counters = (
+            self.last_seq,
+            self.last_ts,
+            self.next_account_id,
+            self.next_order_id,
+            self.next_trade_id,
+        )
+        text = repr((counters, markets, orders, accounts))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def check_invariants(self) -> None:
+        """Raise InvariantError if any structural rule of the state is broken."""
+        resting: set[int] = set()
+        waiting: set[int] = set()
+        for symbol, market in self.markets.items():
+            book = market.book
+            best_bid, best_ask = book.bids.best_price(), book.asks.best_price()
+            _require(
+                best_bid is None or best_ask is None or best_bid < best_ask,
+                f"{symbol} book is crossed: {best_bid} >= {best_ask}",
+            )
+            for side in (book.bids, book.asks):
+                _require(
+                    list(side.prices) == sorted(side.levels), f"{symbol} price index disagrees"
+                )
+                for price, level in side.levels.items():
+                    _require(level.price == price, f"{symbol} level keyed wrongly")
+                    _require(level.orders != {}, f"{symbol} empty level {price}")
+                    size = 0
+                    for order_id, order in level.orders.items():
+                        _require(order.order_id == order_id, "order keyed wrongly")
+                        _require(order.resting, f"order {order_id} in book but not resting")
+                        _require(order.side is side.side, f"order {order_id} on the wrong side")
+                        _require(order.price == price, f"order {order_id} at the wrong level")
+                        _require(
+                            self.orders.get(order_id) is order, f"order {order_id} not indexed"
+                        )
+                        size += order.qty - order.filled_qty
+                        resting.add(order_id)
+                    _require(size == level.size, f"{symbol} level {price} size is wrong")
+                    _require(size > 0, f"{symbol} level {price} size is not positive")
+            waiting_here = {
+                order.order_id
+                for order in self.orders.values()
+                if order.symbol == symbol
+                and order.order_type.is_conditional
+                and order.status is OrderStatus.NEW
+            }
+            _require(
+                len(market.triggers) == len(waiting_here),
+                f"{symbol} trigger index disagrees with open conditional orders",
+            )
+            waiting |= waiting_here
+            _require(
+                sum(account.position_qty(symbol) for account in self.ledger.accounts.values()) == 0,
+                f"{symbol} positions do not sum to zero",
+            )
+        for order_id, order in self.orders.items():
+            _require(order.status.is_open, f"order {order_id} indexed but {order.status}")
+            _require(0 <= order.filled_qty <= order.qty, f"order {order_id} overfilled")
+            _require(
+                order_id in resting or order_id in waiting,
+                f"order {order_id} open but neither resting nor waiting",
+            )
+        indexed = 0
+        for account in self.ledger.accounts.values():
+            for symbol, orders in account.open_orders.items():
+                _require(orders != {}, "empty open-order index")
+                for order_id, order in orders.items():
+                    _require(self.orders.get(order_id) is order, f"order {order_id} stale")
+                    _require(order.symbol == symbol, f"order {order_id} under the wrong symbol")
+                    _require(order.account_id == account.account_id, "order under wrong account")
+                    indexed += 1
+            for client_id, order in account.client_orders.items():
+                _require(
+                    order.client_order_id == client_id and self.orders.get(order.order_id) is order,
+                    f"client order id {client_id!r} stale",
+                )
+        _require(indexed == len(self.orders), "open-order index misses orders")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvariantError(message)
