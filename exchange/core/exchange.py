@@ -532,7 +532,7 @@ class Exchange:
         if order.resting:
             market.book.side(order.side).remove(order)
             self._touched[market.instrument.symbol] = market
-        elif order.order_type.is_conditional and order.status is OrderStatus.NEW:
+        elif order.waiting:
             market.triggers.remove(order)
 
     def _close(self, order: Order, account: Account) -> None:
@@ -561,7 +561,9 @@ class Exchange:
                 return
             fired.sort()
             for order_id in fired:
-                self._activate(self.orders[order_id], market)
+                order = self.orders[order_id]
+                order.waiting = False
+                self._activate(order, market)
 
     def _activate(self, order: Order, market: Market) -> None:
         account = self.ledger.accounts[order.account_id]
@@ -835,9 +837,7 @@ class Exchange:
             waiting_here = {
                 order.order_id
                 for order in self.orders.values()
-                if order.symbol == symbol
-                and order.order_type.is_conditional
-                and order.status is OrderStatus.NEW
+                if order.symbol == symbol and order.waiting
             }
             _require(
                 len(market.triggers) == len(waiting_here),
@@ -852,8 +852,13 @@ class Exchange:
             _require(order.status.is_open, f"order {order_id} indexed but {order.status}")
             _require(0 <= order.filled_qty <= order.qty, f"order {order_id} overfilled")
             _require(
-                order_id in resting or order_id in waiting,
-                f"order {order_id} open but neither resting nor waiting",
+                (order_id in resting) + (order_id in waiting) == 1,
+                f"order {order_id} must be either resting or waiting",
+            )
+            _require(
+                not order.waiting
+                or (order.order_type.is_conditional and order.status is OrderStatus.NEW),
+                f"order {order_id} waits for a trigger it does not have",
             )
         indexed = 0
         for account in self.ledger.accounts.values():

@@ -95,7 +95,7 @@ class Ledger:
     def reducible_qty(self, account: Account, symbol: str, side_sign: int) -> int:
         """Return how many lots an order of this side can take off the position."""
         qty = account.position_qty(symbol)
-        return -qty if qty * side_sign < 0 else 0
+        return abs(qty) if qty * side_sign < 0 else 0
 
     def take_position_changes(self, seq: int) -> list[PositionChanged]:
         """Return one event per position the command changed, in a stable order."""

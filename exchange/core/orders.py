@@ -60,6 +60,7 @@ class Order:
         "time_in_force",
         "trigger_by",
         "trigger_price",
+        "waiting",
     )
 
     def __init__(
@@ -96,7 +97,9 @@ class Order:
         self.status = OrderStatus.NEW
         self.filled_qty = 0
         self.filled_cost = 0
+        # Where an open order is: resting in the book, or waiting in the trigger index.
         self.resting = False
+        self.waiting = False
 
     @property
     def leaves_qty(self) -> int:
@@ -128,4 +131,5 @@ class Order:
             self.filled_qty,
             self.filled_cost,
             self.resting,
+            self.waiting,
         )

@@ -36,12 +36,17 @@ class TriggerIndex:
 
     def add(self, order: Order) -> None:
         self._list(order).add((order.trigger_price, order.order_id))
+        order.waiting = True
 
     def remove(self, order: Order) -> None:
         self._list(order).remove((order.trigger_price, order.order_id))
+        order.waiting = False
 
     def pop_fired(self, trigger_by: TriggerBy, price: int) -> list[int]:
-        """Remove and return the ids of orders whose trigger the price has reached."""
+        """Remove and return the ids of orders whose trigger the price has reached.
+
+        The caller must clear each order's `waiting` flag: the index holds ids, not orders.
+        """
         fired: list[int] = []
         rising = self._rising[trigger_by]
         while rising and rising[0][0] <= price:

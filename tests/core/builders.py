@@ -1,0 +1,155 @@
+"""A small scenario builder over the pure core, so tests read like stories."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from exchange.core.commands import (
+    AmendOrder,
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    CreateAccount,
+    MarkPrice,
+    PlaceOrder,
+    UpdateMark,
+)
+from exchange.core.enums import OrderType, Side, TimeInForce
+from exchange.core.events import AccountCreated, Event, OrderAccepted
+from exchange.core.exchange import Exchange
+from exchange.core.instruments import Instrument
+
+E = TypeVar("E")
+
+BTC = Instrument.create(
+    symbol="BTCUSDT",
+    base_asset="BTC",
+    tick_size="0.1",
+    lot_size="0.001",
+    min_qty="0.001",
+    max_qty="1000",
+    max_market_qty="120",
+    min_notional="5",
+    price_band="0.05",
+    brackets=[(0, 50_000, 125, "0.004"), (50_000, 600_000, 100, "0.005")],
+)
+
+
+def ticks(price: str) -> int:
+    return BTC.price_ticks(price)
+
+
+def lots(qty: str) -> int:
+    return BTC.qty_lots(qty)
+
+
+class Scenario:
+    """Drive an Exchange with readable steps, recording every command and event."""
+
+    def __init__(self, *instruments: Instrument) -> None:
+        self.instruments = instruments or (BTC,)
+        self.exchange = Exchange(self.instruments)
+        self.commands: list[Command] = []
+        self.events: list[Event] = []
+        self.seq = 0
+        self.ts = 1_700_000_000_000
+
+    def apply(self, command: Command) -> list[Event]:
+        events = self.exchange.apply(command)
+        self.commands.append(command)
+        self.events.extend(events)
+        self.exchange.check_invariants()
+        return events
+
+    def next(self) -> tuple[int, int]:
+        self.seq += 1
+        self.ts += 1
+        return self.seq, self.ts
+
+    def account(self, name: str = "trader") -> int:
+        (event,) = self.apply(CreateAccount(*self.next(), name))
+        assert isinstance(event, AccountCreated)
+        return event.account_id
+
+    def mark(self, price: str, symbol: str = "BTCUSDT") -> list[Event]:
+        value = ticks(price)
+        return self.apply(UpdateMark(*self.next(), (MarkPrice(symbol, value, value),)))
+
+    def place(
+        self,
+        account_id: int,
+        side: Side,
+        qty: str,
+        price: str | None = None,
+        *,
+        order_type: OrderType | None = None,
+        trigger: str | None = None,
+        symbol: str = "BTCUSDT",
+        **options: Any,
+    ) -> list[Event]:
+        if order_type is None:
+            order_type = OrderType.LIMIT if price is not None else OrderType.MARKET
+        return self.apply(
+            PlaceOrder(
+                *self.next(),
+                account_id,
+                symbol,
+                side,
+                order_type,
+                lots(qty) if qty else 0,
+                ticks(price) if price is not None else None,
+                ticks(trigger) if trigger is not None else None,
+                **options,
+            )
+        )
+
+    def limit(
+        self,
+        account_id: int,
+        side: Side,
+        qty: str,
+        price: str,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        **options: Any,
+    ) -> int:
+        """Place a limit order that must be accepted; return its order id."""
+        events = self.place(account_id, side, qty, price, time_in_force=time_in_force, **options)
+        return first(events, OrderAccepted).order_id
+
+    def cancel(self, account_id: int, order_id: int) -> list[Event]:
+        return self.apply(CancelOrder(*self.next(), account_id, order_id=order_id))
+
+    def cancel_all(self, account_id: int, symbol: str | None = None) -> list[Event]:
+        return self.apply(CancelAllOrders(*self.next(), account_id, symbol))
+
+    def amend(
+        self, account_id: int, order_id: int, qty: str | None = None, price: str | None = None
+    ) -> list[Event]:
+        return self.apply(
+            AmendOrder(
+                *self.next(),
+                account_id,
+                order_id=order_id,
+                qty=lots(qty) if qty is not None else None,
+                price=ticks(price) if price is not None else None,
+            )
+        )
+
+    def position(self, account_id: int, symbol: str = "BTCUSDT") -> int:
+        return self.exchange.ledger.accounts[account_id].position_qty(symbol)
+
+    def book(self, symbol: str = "BTCUSDT") -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        book = self.exchange.markets[symbol].book
+        return book.bids.depth(), book.asks.depth()
+
+
+def first(events: list[Event], kind: type[E]) -> E:
+    """Return the first event of a kind, failing the test if there is none."""
+    for event in events:
+        if isinstance(event, kind):
+            return event
+    raise AssertionError(f"no {kind.__name__} in {events}")
+
+
+def of_kind(events: list[Event], kind: type[E]) -> list[E]:
+    return [event for event in events if isinstance(event, kind)]
