@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from exchange.core.codes import RejectCode
@@ -43,7 +45,7 @@ def market() -> Scenario:
     return scenario
 
 
-def rejection(events: list[object]) -> RejectCode:
+def rejection(events: Sequence[object]) -> RejectCode:
     for event in events:
         if isinstance(event, OrderRejected | CommandRejected):
             return event.code

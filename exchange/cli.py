@@ -1,0 +1,223 @@
+"""The `paperex` command: one subcommand per function, `run_<name>(args) -> exit code`.
+
+    paperex liq --symbol BTCUSDT --side long --entry 60000 --qty 1 --leverage 20
+    paperex liq --scenario account.json --json
+    echo '{...}' | paperex liq --scenario -
+
+Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NoReturn
+
+from exchange.calculator import CalculatorError, calculate, render_table
+from exchange.core.instruments import Instrument
+from exchange.instrument_config import InstrumentConfigError, load_instruments
+
+DEFAULT_INSTRUMENTS = Path(__file__).resolve().parents[1] / "configs" / "instruments.toml"
+"""The instruments file shipped with paperex."""
+
+USAGE_ERROR = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Input the command cannot run with; printed as one line on stderr after its program."""
+
+    def __init__(self, message: str, prog: str = "paperex") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and leave exiting to main()."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+# ---------------------------------------------------------------------------------------------
+# paperex liq
+# ---------------------------------------------------------------------------------------------
+
+# Scenario fields as the flags that fill them, so single-position errors name the flag typed.
+_FLAG_OF_FIELD = {
+    "wallet_balance": "--wallet",
+    "positions.0.symbol": "--symbol",
+    "positions.0.side": "--side",
+    "positions.0.qty": "--qty",
+    "positions.0.entry_price": "--entry",
+    "positions.0.mark_price": "--mark",
+    "positions.0.margin_mode": "--mode",
+    "positions.0.isolated_margin": "--margin",
+    "positions.0.leverage": "--leverage",
+    "positions.0.mmr": "--mmr",
+    "positions.0.cum": "--cum",
+}
+
+_LIQ = "paperex liq"
+
+_POSITION_FLAGS = ("symbol", "side", "entry", "qty", "mark", "leverage", "margin", "mmr", "cum")
+
+
+def add_liq_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Add `paperex liq`, the liquidation-price calculator."""
+    parser = commands.add_parser(
+        "liq",
+        help="compute liquidation and bankruptcy prices",
+        description=(
+            "Compute liquidation price, bankruptcy price, margins and risk for one position "
+            "(flags) or for several positions of one account (--scenario)."
+        ),
+    )
+    parser.add_argument("--symbol", help="instrument symbol, e.g. BTCUSDT")
+    parser.add_argument("--side", choices=("long", "short"), help="position side")
+    parser.add_argument("--entry", metavar="PRICE", help="entry price")
+    parser.add_argument("--qty", help="position size in base units (positive)")
+    parser.add_argument("--mark", metavar="PRICE", help="mark price (default: the entry price)")
+    parser.add_argument(
+        "--mode",
+        choices=("isolated", "cross"),
+        default="isolated",
+        help="margin mode (default: isolated)",
+    )
+    parser.add_argument("--leverage", type=int, help="leverage, e.g. 20")
+    parser.add_argument(
+        "--margin", metavar="USDT", help="isolated margin (default: entry notional / leverage)"
+    )
+    parser.add_argument("--wallet", metavar="USDT", help="cross wallet balance")
+    parser.add_argument("--mmr", help="fix the maintenance margin rate instead of brackets")
+    parser.add_argument("--cum", metavar="USDT", help="fix the maintenance amount (with --mmr)")
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="JSON account with several positions; '-' reads standard input",
+    )
+    parser.add_argument(
+        "--instruments",
+        metavar="FILE",
+        type=Path,
+        default=DEFAULT_INSTRUMENTS,
+        help="instruments TOML (default: the shipped configs/instruments.toml)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=run_liq)
+
+
+def _read_scenario(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"--scenario: cannot read {source}: {error.strerror}", _LIQ) from None
+    try:
+        # Numbers become Decimal so a JSON 0.1 stays exactly 0.1.
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--scenario: malformed JSON: {error}", _LIQ) from None
+
+
+def _scenario_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    missing = [
+        f"--{name}" for name in ("symbol", "side", "entry", "qty") if getattr(args, name) is None
+    ]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)} (or give --scenario)", _LIQ)
+    position: dict[str, Any] = {
+        "symbol": args.symbol,
+        "side": args.side,
+        "qty": args.qty,
+        "entry_price": args.entry,
+        "margin_mode": args.mode,
+    }
+    optional = {
+        "mark_price": args.mark,
+        "leverage": args.leverage,
+        "isolated_margin": args.margin,
+        "mmr": args.mmr,
+        "cum": args.cum,
+    }
+    position.update({key: value for key, value in optional.items() if value is not None})
+    scenario: dict[str, Any] = {"positions": [position]}
+    if args.wallet is not None:
+        scenario["wallet_balance"] = args.wallet
+    return scenario
+
+
+def run_liq(args: argparse.Namespace) -> int:
+    """Print the liquidation figures of one position or of a scenario."""
+    if args.scenario is not None:
+        given = [f"--{name}" for name in _POSITION_FLAGS if getattr(args, name) is not None]
+        if args.wallet is not None:
+            given.append("--wallet")
+        if given:
+            raise UsageError(f"--scenario cannot be combined with {', '.join(given)}", _LIQ)
+        scenario = _read_scenario(args.scenario)
+        flag_names: dict[str, str] = {}
+    else:
+        scenario = _scenario_from_flags(args)
+        flag_names = _FLAG_OF_FIELD
+    instruments = _load_instruments(args.instruments)
+    try:
+        result = calculate(scenario, instruments)
+    except CalculatorError as error:
+        raise UsageError(
+            f"{flag_names.get(error.field, error.field)}: {error.reason}", _LIQ
+        ) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render_table(result))
+    return 0
+
+
+def _load_instruments(path: Path) -> dict[str, Instrument]:
+    try:
+        return load_instruments(path)
+    except InstrumentConfigError as error:
+        raise UsageError(f"--instruments: {error}", _LIQ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser of every subcommand."""
+    parser = _Parser(prog="paperex", description="paperex: a paper-trading exchange")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_liq_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `paperex` command line; return the exit code."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_request:
+            # --help prints and asks to exit; hand its code back instead of raising.
+            code = exit_request.code
+            return code if isinstance(code, int) else 0
+        handler: Handler = args.handler
+        return handler(args)
+    except UsageError as error:
+        print(f"{error.prog}: error: {_one_line(str(error))}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
