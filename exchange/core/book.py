@@ -28,26 +28,24 @@ class PriceLevel:
 class BookSide:
     """One side of the book. Prices are kept ascending; the best end depends on the side."""
 
-    __slots__ = ("changed", "is_bid", "levels", "prices", "side")
+    __slots__ = ("best", "changed", "is_bid", "levels", "prices", "side")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.is_bid = side is Side.BUY
         self.levels: dict[int, PriceLevel] = {}
         self.prices = SortedList()
+        # The best price, kept on every level change: the matching loop reads it per fill.
+        self.best: int | None = None
         # Prices touched by the current command; flushed into one BookUpdated.
         self.changed: set[int] = set()
 
     def best_price(self) -> int | None:
-        prices = self.prices
-        if not prices:
-            return None
-        best: int = prices[-1] if self.is_bid else prices[0]
-        return best
+        return self.best
 
     def best_level(self) -> PriceLevel | None:
-        price = self.best_price()
-        return None if price is None else self.levels[price]
+        best = self.best
+        return None if best is None else self.levels[best]
 
     def add(self, order: Order) -> None:
         """Append an order at the back of its price level."""
@@ -57,6 +55,9 @@ class BookSide:
         if level is None:
             level = self.levels[price] = PriceLevel(price)
             self.prices.add(price)
+            best = self.best
+            if best is None or (price > best if self.is_bid else price < best):
+                self.best = price
         level.orders[order.order_id] = order
         level.size += order.qty - order.filled_qty
         order.resting = True
@@ -72,7 +73,10 @@ class BookSide:
         order.resting = False
         if not level.orders:
             del self.levels[price]
-            self.prices.remove(price)
+            prices = self.prices
+            prices.remove(price)
+            if price == self.best:
+                self.best = (prices[-1] if self.is_bid else prices[0]) if prices else None
         self.changed.add(price)
 
     def reduce(self, order: Order, qty: int) -> None:
@@ -102,14 +106,19 @@ class BookSide:
         return result
 
     def take_changes(self) -> tuple[tuple[int, int], ...]:
-        if not self.changed:
+        changed = self.changed
+        if not changed:
             return ()
         levels = self.levels
+        if len(changed) == 1:
+            price = changed.pop()
+            level = levels.get(price)
+            return ((price, 0 if level is None else level.size),)
         changes = tuple(
             (price, levels[price].size if price in levels else 0)
-            for price in sorted(self.changed, reverse=self.is_bid)
+            for price in sorted(changed, reverse=self.is_bid)
         )
-        self.changed.clear()
+        changed.clear()
         return changes
 
 
@@ -132,7 +141,7 @@ class OrderBook:
 
     def crosses(self, side: Side, price: int | None) -> bool:
         """Tell whether a taker on side at limit price would trade now (None: any price)."""
-        best = self.opposite(side).best_price()
+        best = (self.asks if side is Side.BUY else self.bids).best
         if best is None:
             return False
         if price is None:

@@ -1,8 +1,12 @@
-"""Closed sets of the trading domain."""
+"""Closed sets of the trading domain.
+
+String-valued sets are StrEnums: their values are the wire names, and they hash at C speed,
+which matters because the matching loop keys dicts and sets by them.
+"""
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Side(IntEnum):
@@ -16,7 +20,7 @@ class Side(IntEnum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(Enum):
+class OrderType(StrEnum):
     LIMIT = "limit"
     MARKET = "market"
     STOP_MARKET = "stop_market"
@@ -37,21 +41,21 @@ class OrderType(Enum):
         return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 
 
-class TimeInForce(Enum):
+class TimeInForce(StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
     POST_ONLY = "post_only"
 
 
-class TriggerBy(Enum):
+class TriggerBy(StrEnum):
     """The price a conditional order watches (Binance's workingType)."""
 
     LAST = "last"
     MARK = "mark"
 
 
-class SelfTradePrevention(Enum):
+class SelfTradePrevention(StrEnum):
     """What happens when an order would trade against the same account's resting order."""
 
     EXPIRE_TAKER = "expire_taker"
@@ -60,7 +64,7 @@ class SelfTradePrevention(Enum):
     NONE = "none"
 
 
-class OrderStatus(Enum):
+class OrderStatus(StrEnum):
     NEW = "new"
     TRIGGERED = "triggered"
     PARTIALLY_FILLED = "partially_filled"
@@ -74,12 +78,12 @@ class OrderStatus(Enum):
         return self in (OrderStatus.NEW, OrderStatus.TRIGGERED, OrderStatus.PARTIALLY_FILLED)
 
 
-class LiquiditySide(Enum):
+class LiquiditySide(StrEnum):
     MAKER = "maker"
     TAKER = "taker"
 
 
-class ExpireReason(Enum):
+class ExpireReason(StrEnum):
     """Why an order ended without filling completely, other than a cancel."""
 
     TIME_IN_FORCE = "time_in_force"
@@ -89,12 +93,12 @@ class ExpireReason(Enum):
     NO_POSITION = "no_position"
 
 
-class CancelReason(Enum):
+class CancelReason(StrEnum):
     USER = "user"
     CANCEL_ALL = "cancel_all"
     LIQUIDATION = "liquidation"
 
 
-class MarginMode(Enum):
+class MarginMode(StrEnum):
     CROSS = "cross"
     ISOLATED = "isolated"

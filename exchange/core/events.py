@@ -17,8 +17,10 @@ from exchange.core.enums import (
     OrderType,
     Side,
 )
+from exchange.core.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountCreated:
     seq: int
@@ -26,6 +28,7 @@ class AccountCreated:
     name: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderAccepted:
     seq: int
@@ -39,6 +42,7 @@ class OrderAccepted:
     client_order_id: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderRejected:
     seq: int
@@ -49,6 +53,7 @@ class OrderRejected:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderTriggered:
     """A conditional order's trigger fired; it now works as a market or limit order."""
@@ -61,6 +66,7 @@ class OrderTriggered:
     qty: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderFilled:
     """One side of one trade. The taker's fill doubles as the public trade print."""
@@ -78,6 +84,7 @@ class OrderFilled:
     fee: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderCanceled:
     seq: int
@@ -87,6 +94,7 @@ class OrderCanceled:
     reason: CancelReason
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderExpired:
     seq: int
@@ -96,6 +104,7 @@ class OrderExpired:
     reason: ExpireReason
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderAmended:
     seq: int
@@ -108,6 +117,7 @@ class OrderAmended:
     priority_kept: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CommandRejected:
     """A command other than a new order was refused (cancel, amend, ...)."""
@@ -118,6 +128,7 @@ class CommandRejected:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BookUpdated:
     """The levels a command changed, with their new total sizes (0: the level is gone)."""
@@ -129,6 +140,7 @@ class BookUpdated:
     asks: tuple[tuple[int, int], ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
     seq: int
@@ -138,6 +150,7 @@ class PositionChanged:
     cost: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarkUpdated:
     seq: int

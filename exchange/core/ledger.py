@@ -55,11 +55,12 @@ def fee_for(notional: int, fee_rate: int) -> int:
 class Ledger:
     """Positions and (to come) money of every account."""
 
-    __slots__ = ("_touched", "accounts")
+    __slots__ = ("accounts", "changed_positions")
 
     def __init__(self) -> None:
         self.accounts: dict[int, Account] = {}
-        self._touched: dict[tuple[int, str], Account] = {}
+        # Positions the current command changed, reported once each when it ends.
+        self.changed_positions: dict[tuple[int, str], Account] = {}
 
     def open_account(self, account_id: int, name: str) -> Account:
         account = self.accounts[account_id] = Account(account_id, name)
@@ -89,7 +90,7 @@ class Ledger:
         """Move a fill into the position; return the fee charged in atoms."""
         notional = instrument.notional(price, abs(signed_qty))
         self._apply_to_position(account.position(instrument.symbol), instrument, signed_qty, price)
-        self._touched[(account.account_id, instrument.symbol)] = account
+        self.changed_positions[(account.account_id, instrument.symbol)] = account
         return fee_for(notional, fee_rate)
 
     def reducible_qty(self, account: Account, symbol: str, side_sign: int) -> int:
@@ -99,13 +100,13 @@ class Ledger:
 
     def take_position_changes(self, seq: int) -> list[PositionChanged]:
         """Return one event per position the command changed, in a stable order."""
-        if not self._touched:
+        if not self.changed_positions:
             return []
         changes = []
-        for (account_id, symbol), account in sorted(self._touched.items()):
+        for (account_id, symbol), account in sorted(self.changed_positions.items()):
             position = account.positions[symbol]
             changes.append(PositionChanged(seq, account_id, symbol, position.qty, position.cost))
-        self._touched.clear()
+        self.changed_positions.clear()
         return changes
 
     @staticmethod
