@@ -37,6 +37,7 @@ from exchange.core.commands import (
     CancelOrder,
     Command,
     CreateAccount,
+    Deposit,
     MarkPrice,
     PlaceOrder,
     UpdateMark,
@@ -187,6 +188,11 @@ class StreamGenerator:
             for event in self._apply(command):
                 if isinstance(event, AccountCreated):
                     (self.makers if index < MAKERS else self.takers).append(event.account_id)
+                    # Enough money that margin never binds: this measures matching.
+                    seq, ts = self._stamp()
+                    deposit = Deposit(seq, ts, event.account_id, 10**18)
+                    commands.append(deposit)
+                    self._apply(deposit)
         commands.append(self._mark(START_MARK))
         while len(self.open_ids) < book_orders:
             commands.append(self._add(preload=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exchange.core.enums import (
+    MarginMode,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -86,4 +87,75 @@ class UpdateMark:
     prices: tuple[MarkPrice, ...]
 
 
-Command = CreateAccount | PlaceOrder | CancelOrder | CancelAllOrders | AmendOrder | UpdateMark
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    seq: int
+    ts: int
+    account_id: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    seq: int
+    ts: int
+    account_id: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverage:
+    seq: int
+    ts: int
+    account_id: int
+    symbol: str
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarginMode:
+    seq: int
+    ts: int
+    account_id: int
+    symbol: str
+    margin_mode: MarginMode
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustIsolatedMargin:
+    """Move margin into an isolated position (positive amount) or back out (negative)."""
+
+    seq: int
+    ts: int
+    account_id: int
+    symbol: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    symbol: str
+    rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleFunding:
+    seq: int
+    ts: int
+    rates: tuple[FundingRate, ...]
+
+
+Command = (
+    CreateAccount
+    | PlaceOrder
+    | CancelOrder
+    | CancelAllOrders
+    | AmendOrder
+    | UpdateMark
+    | Deposit
+    | Withdraw
+    | SetLeverage
+    | SetMarginMode
+    | AdjustIsolatedMargin
+    | SettleFunding
+)

@@ -91,6 +91,7 @@ class ExpireReason(StrEnum):
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     REDUCE_ONLY = "reduce_only"
     NO_POSITION = "no_position"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
 
 
 class CancelReason(StrEnum):
@@ -102,3 +103,13 @@ class CancelReason(StrEnum):
 class MarginMode(StrEnum):
     CROSS = "cross"
     ISOLATED = "isolated"
+
+
+class LedgerEntryKind(StrEnum):
+    """Kinds of money movement an account sees besides fees and realised PnL of fills."""
+
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    MARGIN_TRANSFER = "margin_transfer"
+    FUNDING = "funding"
+    INSURANCE_CLEARANCE = "insurance_clearance"

@@ -13,7 +13,9 @@ from exchange.core.codes import RejectCode
 from exchange.core.enums import (
     CancelReason,
     ExpireReason,
+    LedgerEntryKind,
     LiquiditySide,
+    MarginMode,
     OrderType,
     Side,
 )
@@ -82,6 +84,7 @@ class OrderFilled:
     leaves_qty: int
     liquidity_side: LiquiditySide
     fee: int
+    realized_pnl: int
 
 
 @fast_init
@@ -143,11 +146,52 @@ class BookUpdated:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
+    """A position or its settings after the command; cost and isolated margin in atoms."""
+
     seq: int
     account_id: int
     symbol: str
     qty: int
     cost: int
+    margin_mode: MarginMode
+    leverage: int
+    isolated_margin: int
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class BalanceChanged:
+    """An account's wallet and the part of it open orders hold, after the command."""
+
+    seq: int
+    account_id: int
+    wallet_balance: int
+    order_margin: int
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement of money in or out of an account's wallet or isolated margin."""
+
+    seq: int
+    account_id: int
+    symbol: str | None
+    kind: LedgerEntryKind
+    amount: int
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class MarginCall:
+    """The margin ratio crossed the warning threshold (symbol None: the cross account)."""
+
+    seq: int
+    account_id: int
+    symbol: str | None
+    margin_ratio: int
+    margin_balance: int
+    maintenance_margin: int
 
 
 @fast_init
@@ -172,4 +216,7 @@ Event = (
     | BookUpdated
     | PositionChanged
     | MarkUpdated
+    | BalanceChanged
+    | LedgerEntry
+    | MarginCall
 )

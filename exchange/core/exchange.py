@@ -13,18 +13,25 @@ from typing import Any
 from exchange.core.book import OrderBook
 from exchange.core.codes import RejectCode
 from exchange.core.commands import (
+    AdjustIsolatedMargin,
     AmendOrder,
     CancelAllOrders,
     CancelOrder,
     Command,
     CreateAccount,
+    Deposit,
     PlaceOrder,
+    SetLeverage,
+    SetMarginMode,
+    SettleFunding,
     UpdateMark,
+    Withdraw,
 )
 from exchange.core.enums import (
     CancelReason,
     ExpireReason,
     LiquiditySide,
+    MarginMode,
     OrderStatus,
     OrderType,
     SelfTradePrevention,
@@ -46,7 +53,8 @@ from exchange.core.events import (
     OrderTriggered,
 )
 from exchange.core.instruments import Instrument
-from exchange.core.ledger import Account, Ledger
+from exchange.core.ledger import Account, Ledger, Position
+from exchange.core.margin import initial_margin
 from exchange.core.numbers import RATE_SCALE, ceil_div
 from exchange.core.orders import Order
 from exchange.core.triggers import TriggerIndex, would_fire
@@ -146,7 +154,7 @@ class Exchange:
             if instrument.symbol in self.markets:
                 raise ValueError(f"instrument {instrument.symbol} is listed twice")
             self.markets[instrument.symbol] = Market(instrument)
-        self.ledger = Ledger()
+        self.ledger = Ledger({symbol: market.instrument for symbol, market in self.markets.items()})
         self.orders: dict[int, Order] = {}
         self.default_self_trade_prevention = default_self_trade_prevention
         self.last_seq = 0
@@ -164,6 +172,12 @@ class Exchange:
             CancelAllOrders: self._cancel_all_orders,
             AmendOrder: self._amend_order,
             UpdateMark: self._update_mark,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            SetLeverage: self._set_leverage,
+            SetMarginMode: self._set_margin_mode,
+            AdjustIsolatedMargin: self._adjust_isolated_margin,
+            SettleFunding: self._settle_funding,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -185,8 +199,9 @@ class Exchange:
                 if update is not None:
                     events.append(update)
             self._touched.clear()
-        if self.ledger.changed_positions:
-            events.extend(self.ledger.take_position_changes(command.seq))
+        ledger = self.ledger
+        if ledger.changed_wallets or ledger.changed_positions:
+            ledger.take_changes(command.seq, events)
         return events
 
     # ------------------------------------------------------------------ accounts
@@ -229,12 +244,14 @@ class Exchange:
             command.client_order_id,
             command.self_trade_prevention or self.default_self_trade_prevention,
         )
-        hold_problem = self.ledger.hold_for_order(
-            account, market.instrument, order, market.reference_price()
-        )
-        if hold_problem is not None:
-            self._reject_order(command, *hold_problem)
-            return
+        if order.order_type not in _CONDITIONAL_TYPES:
+            # A conditional order holds margin only once it fires, as on Binance.
+            hold_problem = self.ledger.hold_for_order(
+                account, market.instrument, order, market.reference_price()
+            )
+            if hold_problem is not None:
+                self._reject_order(command, *hold_problem)
+                return
         self.next_order_id += 1
         self.orders[order.order_id] = order
         account.open_orders.setdefault(order.symbol, {})[order.order_id] = order
@@ -477,9 +494,10 @@ class Exchange:
         liquidity_side: LiquiditySide,
     ) -> None:
         instrument = market.instrument
+        leaves_before = order.qty - order.filled_qty
         order.filled_qty += qty
         order.filled_cost += price * qty
-        fee = self.ledger.settle_fill(
+        fee, realized = self.ledger.settle_fill(
             account,
             instrument,
             qty if order.side is _BUY else -qty,
@@ -501,12 +519,15 @@ class Exchange:
                 leaves,
                 liquidity_side,
                 fee,
+                realized,
             )
         )
         if leaves == 0:
             if order.resting:
                 market.book.side(order.side).remove(order)
             self._close(order, account)
+        elif order.hold:
+            self.ledger.shrink_hold(account, order, leaves_before)
 
     def _can_fill_completely(self, order: Order, market: Market, limit: int | None) -> bool:
         """Tell whether a fill-or-kill order would fill in full right now."""
@@ -611,6 +632,9 @@ class Exchange:
             elif not reducible:
                 self._expire(order, market, ExpireReason.REDUCE_ONLY)
                 return
+        if self.ledger.hold_for_order(account, market.instrument, order, market.reference_price()):
+            self._expire(order, market, ExpireReason.INSUFFICIENT_MARGIN)
+            return
         trigger_price = order.trigger_price
         assert trigger_price is not None
         order.move_to(OrderStatus.TRIGGERED)
@@ -683,10 +707,22 @@ class Exchange:
             return
         market = self.markets[order.symbol]
         side = market.book.side(order.side)
-        old_price = order.price
+        old_price, old_qty, old_hold = order.price, order.qty, order.hold
         assert old_price is not None
         price = old_price if command.price is None else command.price
         qty = order.qty if command.qty is None else command.qty
+        # The hold follows the amended order; if the account cannot carry it, nothing changes.
+        self.ledger.release_hold(account, order)
+        order.price, order.qty = price, qty
+        problem = self.ledger.hold_for_order(
+            account, market.instrument, order, market.reference_price()
+        )
+        order.price, order.qty = old_price, old_qty
+        if problem is not None:
+            order.hold = old_hold
+            account.order_margin += old_hold
+            self._reject_command(command.account_id, *problem)
+            return
         self._touched[order.symbol] = market
         if price == old_price and qty < order.qty:
             # A smaller order at the same price keeps its place in the queue.
@@ -766,12 +802,169 @@ class Exchange:
                 continue
             market.index_price = price.index_price
             market.mark_price = price.mark_price
+            self.ledger.marks[price.symbol] = price.mark_price
             self._events.append(
                 MarkUpdated(self._seq, price.symbol, price.index_price, price.mark_price)
             )
             updated.append(market)
         for market in updated:
             self._fire_triggers(market)
+
+    # ------------------------------------------------------------------ money and settings
+
+    def _account_or_reject(self, account_id: int) -> Account | None:
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            self._reject_command(account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
+        return account
+
+    def _position_or_reject(self, account_id: int, symbol: str) -> tuple[Account, Position] | None:
+        account = self._account_or_reject(account_id)
+        if account is None:
+            return None
+        if symbol not in self.markets:
+            self._reject_command(account_id, RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol}")
+            return None
+        return account, self.ledger.position(account, symbol)
+
+    def _deposit(self, command: Deposit) -> None:
+        account = self._account_or_reject(command.account_id)
+        if account is None:
+            return
+        if command.amount <= 0:
+            self._reject_command(
+                command.account_id, RejectCode.INVALID_AMOUNT, "amount must be positive"
+            )
+            return
+        self.ledger.deposit(account, command.amount, self._seq, self._events)
+
+    def _withdraw(self, command: Withdraw) -> None:
+        account = self._account_or_reject(command.account_id)
+        if account is None:
+            return
+        if command.amount <= 0:
+            self._reject_command(
+                command.account_id, RejectCode.INVALID_AMOUNT, "amount must be positive"
+            )
+            return
+        if command.amount > self.ledger.withdrawable(account):
+            self._reject_command(
+                command.account_id,
+                RejectCode.INSUFFICIENT_BALANCE,
+                "amount is more than the available balance",
+            )
+            return
+        self.ledger.withdraw(account, command.amount, self._seq, self._events)
+
+    def _set_leverage(self, command: SetLeverage) -> None:
+        found = self._position_or_reject(command.account_id, command.symbol)
+        if found is None:
+            return
+        account, position = found
+        instrument = self.markets[command.symbol].instrument
+        leverage = command.leverage
+        notional, pnl = self.ledger.value(position)
+        bracket = instrument.bracket_for(notional)
+        if not 1 <= leverage <= instrument.brackets[0].max_leverage:
+            self._reject_command(
+                command.account_id,
+                RejectCode.INVALID_LEVERAGE,
+                f"leverage must be 1 to {instrument.brackets[0].max_leverage}",
+            )
+            return
+        if leverage > bracket.max_leverage:
+            self._reject_command(
+                command.account_id,
+                RejectCode.POSITION_OVER_BRACKET,
+                f"the position's notional allows at most {bracket.max_leverage}x",
+            )
+            return
+        if command.symbol in account.open_orders:
+            # Holds of open orders were sized at the old leverage.
+            self._reject_command(
+                command.account_id,
+                RejectCode.LEVERAGE_CHANGE_BLOCKED,
+                "cancel the symbol's open orders before changing leverage",
+            )
+            return
+        if position.qty and leverage < position.leverage:
+            wanted = initial_margin(notional, leverage)
+            if position.margin_mode is MarginMode.ISOLATED:
+                short = wanted > position.isolated_margin + min(0, pnl)
+            else:
+                needed = wanted - initial_margin(notional, position.leverage)
+                short = needed > self.ledger.available_balance(account)
+            if short:
+                self._reject_command(
+                    command.account_id,
+                    RejectCode.INSUFFICIENT_MARGIN,
+                    "margin is insufficient for the lower leverage",
+                )
+                return
+        position.leverage = leverage
+        self.ledger.changed_positions[(account.account_id, position.symbol)] = position
+
+    def _set_margin_mode(self, command: SetMarginMode) -> None:
+        found = self._position_or_reject(command.account_id, command.symbol)
+        if found is None:
+            return
+        account, position = found
+        if position.margin_mode is command.margin_mode:
+            return
+        if position.qty or command.symbol in account.open_orders:
+            self._reject_command(
+                command.account_id,
+                RejectCode.MARGIN_MODE_CHANGE_BLOCKED,
+                "margin mode cannot change with an open position or open orders",
+            )
+            return
+        position.margin_mode = command.margin_mode
+        self.ledger.changed_positions[(account.account_id, position.symbol)] = position
+
+    def _adjust_isolated_margin(self, command: AdjustIsolatedMargin) -> None:
+        found = self._position_or_reject(command.account_id, command.symbol)
+        if found is None:
+            return
+        account, position = found
+        amount = command.amount
+        if position.margin_mode is not MarginMode.ISOLATED or not position.qty:
+            self._reject_command(
+                command.account_id,
+                RejectCode.ISOLATED_MARGIN_BLOCKED,
+                "only an open isolated position has margin to adjust",
+            )
+            return
+        if amount == 0:
+            self._reject_command(command.account_id, RejectCode.INVALID_AMOUNT, "amount is zero")
+            return
+        if amount > 0 and amount > self.ledger.available_balance(account):
+            self._reject_command(
+                command.account_id, RejectCode.INSUFFICIENT_BALANCE, "not enough available balance"
+            )
+            return
+        if amount < 0:
+            notional, pnl = self.ledger.value(position)
+            keep = initial_margin(notional, position.leverage)
+            if position.isolated_margin + amount + min(0, pnl) < keep:
+                self._reject_command(
+                    command.account_id,
+                    RejectCode.INSUFFICIENT_MARGIN,
+                    "the position must keep its initial margin",
+                )
+                return
+        self.ledger.move_isolated_margin(account, position, amount, self._seq, self._events)
+
+    def _settle_funding(self, command: SettleFunding) -> None:
+        for funding in command.rates:
+            market = self.markets.get(funding.symbol)
+            if market is None:
+                reason = f"unknown symbol {funding.symbol}"
+                self._reject_command(0, RejectCode.UNKNOWN_SYMBOL, reason)
+                continue
+            mark = market.mark_price
+            if mark is None or funding.rate == 0:
+                continue
+            self.ledger.settle_funding(funding.symbol, funding.rate, mark, self._seq, self._events)
 
     # ------------------------------------------------------------------ queries
 
@@ -816,10 +1009,10 @@ class Exchange:
             (
                 account.account_id,
                 account.name,
-                tuple(
-                    (symbol, position.qty, position.cost)
-                    for symbol, position in sorted(account.positions.items())
-                ),
+                account.wallet,
+                account.order_margin,
+                account.margin_call,
+                tuple(position.state() for _, position in sorted(account.positions.items())),
                 tuple(
                     (client_id, order.order_id)
                     for client_id, order in sorted(account.client_orders.items())
@@ -834,7 +1027,14 @@ class Exchange:
             self.next_order_id,
             self.next_trade_id,
         )
-        text = repr((counters, markets, orders, accounts))
+        ledger = self.ledger
+        money = (
+            tuple(sorted(ledger.system.items())),
+            ledger.deposits,
+            ledger.withdrawals,
+            tuple(sorted(ledger.marks.items())),
+        )
+        text = repr((counters, markets, orders, accounts, money))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def check_invariants(self) -> None:
@@ -911,6 +1111,26 @@ class Exchange:
                     f"client order id {client_id!r} stale",
                 )
         _require(indexed == len(self.orders), "open-order index misses orders")
+        ledger = self.ledger
+        _require(
+            ledger.conservation_gap() == 0, f"money is not conserved: {ledger.conservation_gap()}"
+        )
+        for account in ledger.accounts.values():
+            _require(account.wallet >= 0, f"account {account.account_id} wallet is negative")
+            holds = sum(
+                order.hold for orders in account.open_orders.values() for order in orders.values()
+            )
+            _require(holds == account.order_margin, f"account {account.account_id} holds drift")
+            for symbol, position in account.positions.items():
+                indexed_position = ledger.open_positions[symbol].get(account.account_id)
+                _require(
+                    (indexed_position is position) == (position.qty != 0),
+                    f"open-position index disagrees for {account.account_id} {symbol}",
+                )
+                _require(
+                    position.isolated_margin == 0 or position.margin_mode is MarginMode.ISOLATED,
+                    "a cross position holds isolated margin",
+                )
 
 
 def _require(condition: bool, message: str) -> None:

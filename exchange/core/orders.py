@@ -47,6 +47,7 @@ class Order:
         "close_position",
         "filled_cost",
         "filled_qty",
+        "hold",
         "order_id",
         "order_type",
         "price",
@@ -97,6 +98,8 @@ class Order:
         self.status = OrderStatus.NEW
         self.filled_qty = 0
         self.filled_cost = 0
+        # Atoms of the wallet this order holds back while open (the pre-trade risk hold).
+        self.hold = 0
         # Where an open order is: resting in the book, or waiting in the trigger index.
         self.resting = False
         self.waiting = False
@@ -130,6 +133,7 @@ class Order:
             self.status.value,
             self.filled_qty,
             self.filled_cost,
+            self.hold,
             self.resting,
             self.waiting,
         )

@@ -10,6 +10,7 @@ from exchange.core.commands import (
     CancelOrder,
     Command,
     CreateAccount,
+    Deposit,
     MarkPrice,
     PlaceOrder,
     UpdateMark,
@@ -18,6 +19,7 @@ from exchange.core.enums import OrderType, Side, TimeInForce
 from exchange.core.events import AccountCreated, Event, OrderAccepted
 from exchange.core.exchange import Exchange
 from exchange.core.instruments import Instrument
+from exchange.core.numbers import atoms
 
 E = TypeVar("E")
 
@@ -66,9 +68,12 @@ class Scenario:
         self.ts += 1
         return self.seq, self.ts
 
-    def account(self, name: str = "trader") -> int:
+    def account(self, name: str = "trader", deposit: str | None = "1000000") -> int:
+        """Open an account, by default with a million USDT so margin does not bind."""
         (event,) = self.apply(CreateAccount(*self.next(), name))
         assert isinstance(event, AccountCreated)
+        if deposit is not None:
+            self.apply(Deposit(*self.next(), event.account_id, atoms(deposit)))
         return event.account_id
 
     def mark(self, price: str, symbol: str = "BTCUSDT") -> list[Event]:

@@ -41,6 +41,7 @@ from exchange.core.commands import (
     CancelOrder,
     Command,
     CreateAccount,
+    Deposit,
     PlaceOrder,
     UpdateMark,
 )
@@ -170,6 +171,8 @@ class ReferenceBook:
             self._amend(command)
         elif isinstance(command, UpdateMark):
             self._update_mark(command)
+        elif isinstance(command, Deposit):
+            pass  # money is not modelled here
         else:
             raise UnsupportedError(type(command).__name__)
         return self._out

@@ -13,6 +13,7 @@ from exchange.core.commands import (
     CancelOrder,
     Command,
     CreateAccount,
+    Deposit,
     MarkPrice,
     PlaceOrder,
     UpdateMark,
@@ -239,6 +240,8 @@ def build(actions_list: list[Action]) -> tuple[list[Command], list[list[Event]]]
     for name in range(1, ACCOUNTS + 1):
         seq += 1
         run(CreateAccount(seq, seq, f"account-{name}"))
+        seq += 1
+        run(Deposit(seq, seq, name, 10**16))
     seq += 1
     run(UpdateMark(seq, seq, (MarkPrice("BTCUSDT", CENTER, CENTER),)))
     for action in actions_list:
