@@ -203,6 +203,51 @@ class MarkUpdated:
     mark_price: int
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Liquidated:
+    """Why and how a position was liquidated, every step with its numbers.
+
+    Money in atoms, prices in ticks. margin_balance and maintenance_margin are at the mark
+    that triggered it (the account's cross figures for a cross position). The position left
+    through the book (book_qty), then to the insurance fund (insurance_qty) and then by
+    auto-deleveraging opposite positions at the bankruptcy price (adl: account id, qty).
+    """
+
+    seq: int
+    account_id: int
+    symbol: str
+    margin_mode: MarginMode
+    order_id: int
+    side: Side
+    qty: int
+    mark_price: int
+    margin_balance: int
+    maintenance_margin: int
+    tier: int
+    liquidation_price: int | None
+    bankruptcy_price: int
+    book_qty: int
+    insurance_qty: int
+    adl: tuple[tuple[int, int], ...]
+    clearance_fee: int
+    insurance_fund_before: int
+    insurance_fund_after: int
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class AutoDeleveraged:
+    """An opposite position was closed at a liquidated position's bankruptcy price."""
+
+    seq: int
+    account_id: int
+    symbol: str
+    qty: int
+    price: int
+    liquidated_account_id: int
+
+
 Event = (
     AccountCreated
     | OrderAccepted
@@ -219,4 +264,6 @@ Event = (
     | BalanceChanged
     | LedgerEntry
     | MarginCall
+    | Liquidated
+    | AutoDeleveraged
 )

@@ -30,6 +30,7 @@ from exchange.core.commands import (
 from exchange.core.enums import (
     CancelReason,
     ExpireReason,
+    LedgerEntryKind,
     LiquiditySide,
     MarginMode,
     OrderStatus,
@@ -41,8 +42,12 @@ from exchange.core.enums import (
 )
 from exchange.core.events import (
     AccountCreated,
+    AutoDeleveraged,
     CommandRejected,
     Event,
+    LedgerEntry,
+    Liquidated,
+    MarginCall,
     MarkUpdated,
     OrderAccepted,
     OrderAmended,
@@ -54,6 +59,15 @@ from exchange.core.events import (
 )
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Ledger, Position
+from exchange.core.liquidation import (
+    DEFAULT_MARGIN_CALL_RATIO,
+    adl_queue,
+    bankruptcy_ticks,
+    is_liquidatable,
+    is_margin_call,
+    liquidation_ticks,
+    margin_ratio,
+)
 from exchange.core.margin import initial_margin
 from exchange.core.numbers import RATE_SCALE, ceil_div
 from exchange.core.orders import Order
@@ -148,6 +162,7 @@ class Exchange:
         instruments: Iterable[Instrument],
         *,
         default_self_trade_prevention: SelfTradePrevention = DEFAULT_SELF_TRADE_PREVENTION,
+        margin_call_ratio: int = DEFAULT_MARGIN_CALL_RATIO,
     ) -> None:
         self.markets: dict[str, Market] = {}
         for instrument in instruments:
@@ -157,6 +172,7 @@ class Exchange:
         self.ledger = Ledger({symbol: market.instrument for symbol, market in self.markets.items()})
         self.orders: dict[int, Order] = {}
         self.default_self_trade_prevention = default_self_trade_prevention
+        self.margin_call_ratio = margin_call_ratio
         self.last_seq = 0
         self.last_ts = 0
         self.next_account_id = 1
@@ -215,7 +231,7 @@ class Exchange:
     # ------------------------------------------------------------------ new orders
 
     def _place_order(self, command: PlaceOrder) -> None:
-        account = self.ledger.accounts.get(command.account_id)
+        account = self.ledger.user_account(command.account_id)
         market = self.markets.get(command.symbol)
         if account is None:
             self._reject_order(command, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
@@ -502,7 +518,9 @@ class Exchange:
             instrument,
             qty if order.side is _BUY else -qty,
             price,
-            instrument.maker_fee_rate if liquidity_side is _MAKER else instrument.taker_fee_rate,
+            instrument.maker_fee_rate
+            if liquidity_side is _MAKER
+            else (0 if order.liquidation else instrument.taker_fee_rate),
         )
         leaves = order.qty - order.filled_qty
         order.move_to(_FILLED if leaves == 0 else _PARTIALLY_FILLED)
@@ -651,7 +669,7 @@ class Exchange:
         self, account_id: int, order_id: int | None, client_order_id: str | None
     ) -> Order | None:
         """Return the account's open order, or emit why there is none."""
-        account = self.ledger.accounts.get(account_id)
+        account = self.ledger.user_account(account_id)
         order: Order | None = None
         if account is None:
             self._reject_command(account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
@@ -680,7 +698,7 @@ class Exchange:
             self._cancel(order, self.ledger.accounts[order.account_id], CancelReason.USER)
 
     def _cancel_all_orders(self, command: CancelAllOrders) -> None:
-        account = self.ledger.accounts.get(command.account_id)
+        account = self.ledger.user_account(command.account_id)
         if account is None:
             self._reject_command(command.account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
             return
@@ -809,11 +827,267 @@ class Exchange:
             updated.append(market)
         for market in updated:
             self._fire_triggers(market)
+        self._check_margins([market.instrument.symbol for market in updated])
+
+    # ------------------------------------------------------------- margin calls and liquidation
+
+    def _check_margins(self, symbols: list[str]) -> None:
+        """Raise margin calls and liquidate what has reached maintenance, in these symbols."""
+        ledger = self.ledger
+        isolated: list[Position] = []
+        cross: dict[int, Account] = {}
+        for symbol in symbols:
+            for account_id, position in ledger.open_positions[symbol].items():
+                if account_id == ledger.insurance.account_id:
+                    continue
+                if position.margin_mode is MarginMode.ISOLATED:
+                    isolated.append(position)
+                else:
+                    cross[account_id] = ledger.accounts[account_id]
+        for position in isolated:
+            if not position.qty:
+                continue  # closed by an earlier liquidation in this pass
+            balance, maintenance, _ = ledger.isolated_balance(position)
+            account = ledger.accounts[position.account_id]
+            if is_liquidatable(balance, maintenance):
+                self._liquidate(account, position, balance, maintenance)
+            else:
+                position.margin_call = self._margin_call(
+                    account, position.symbol, balance, maintenance, position.margin_call
+                )
+        for account_id in sorted(cross):
+            account = cross[account_id]
+            state = ledger.cross_state(account)
+            if is_liquidatable(state.margin_balance, state.maintenance_margin):
+                for symbol in sorted(account.positions):
+                    position = account.positions[symbol]
+                    if position.qty and position.margin_mode is MarginMode.CROSS:
+                        self._liquidate(
+                            account, position, state.margin_balance, state.maintenance_margin
+                        )
+                self._clear_cross(account)
+            else:
+                account.margin_call = self._margin_call(
+                    account,
+                    None,
+                    state.margin_balance,
+                    state.maintenance_margin,
+                    account.margin_call,
+                )
+
+    def _margin_call(
+        self, account: Account, symbol: str | None, balance: int, maintenance: int, raised: bool
+    ) -> bool:
+        """Emit a margin call when the ratio first crosses the threshold; return the flag."""
+        calling = is_margin_call(balance, maintenance, self.margin_call_ratio)
+        if calling and not raised:
+            self._events.append(
+                MarginCall(
+                    self._seq,
+                    account.account_id,
+                    symbol,
+                    margin_ratio(balance, maintenance),
+                    balance,
+                    maintenance,
+                )
+            )
+        return calling
+
+    def _liquidate(
+        self, account: Account, position: Position, balance: int, maintenance: int
+    ) -> None:
+        """Close one position by the waterfall: book, insurance fund, then ADL."""
+        ledger = self.ledger
+        symbol = position.symbol
+        market = self.markets[symbol]
+        instrument = market.instrument
+        is_isolated = position.margin_mode is MarginMode.ISOLATED
+        # 1. Cancel the orders in scope: the symbol's for isolated, every cross order for cross.
+        for order_symbol in sorted(account.open_orders):
+            order_position = account.positions.get(order_symbol)
+            in_scope = (
+                order_symbol == symbol
+                if is_isolated
+                else order_position is None or order_position.margin_mode is MarginMode.CROSS
+            )
+            if in_scope:
+                for order in list(account.open_orders[order_symbol].values()):
+                    self._cancel(order, account, CancelReason.LIQUIDATION)
+        # 2. Close through the book, never past the bankruptcy price.
+        if is_isolated:
+            base, other_maintenance = position.isolated_margin, 0
+        else:
+            state = ledger.cross_state(account)
+            notional, pnl = ledger.value(position)
+            base = account.wallet + state.unrealized_pnl - pnl
+            other_maintenance = state.maintenance_margin - ledger.position_maintenance(
+                position, notional
+            )
+        qty = position.qty
+        bankruptcy = bankruptcy_ticks(instrument, qty, position.cost, base)
+        liquidation = liquidation_ticks(ledger, position, base, other_maintenance)
+        notional, _ = ledger.value(position)
+        tier = instrument.bracket_for(notional).tier
+        mark = market.mark_price
+        assert mark is not None
+        insurance = ledger.insurance
+        insurance_before = insurance.wallet
+        position.liquidating = True
+        order = Order(
+            self.next_order_id,
+            account.account_id,
+            symbol,
+            Side.SELL if qty > 0 else Side.BUY,
+            OrderType.LIMIT,
+            abs(qty),
+            bankruptcy,
+            None,
+            TriggerBy.MARK,
+            _IOC,
+            True,
+            False,
+            None,
+            _NO_PREVENTION,
+        )
+        order.liquidation = True
+        self.next_order_id += 1
+        self.orders[order.order_id] = order
+        account.open_orders.setdefault(symbol, {})[order.order_id] = order
+        self._events.append(
+            OrderAccepted(
+                self._seq,
+                order.order_id,
+                order.account_id,
+                symbol,
+                order.side,
+                order.order_type,
+                order.qty,
+                order.price,
+                None,
+            )
+        )
+        self._touched[symbol] = market
+        last_price = market.last_price
+        self._match(order, account, market, bankruptcy)
+        book_qty = order.filled_qty
+        # 3. What the book could not take goes at the bankruptcy price: to the insurance fund
+        # while it can carry the loss, else to the most profitable, most leveraged opposites.
+        remaining = order.qty - order.filled_qty
+        insurance_qty = 0
+        adl: list[tuple[int, int]] = []
+        if remaining and self._insurance_can_take(symbol, qty, remaining, bankruptcy):
+            self._hand_over(order, account, insurance, remaining, bankruptcy, market)
+            insurance_qty = remaining
+            remaining = 0
+        if remaining:
+            side_sign = -1 if qty > 0 else 1
+            for victim in adl_queue(ledger, symbol, account, side_sign):
+                if not remaining:
+                    break
+                take = min(remaining, abs(victim.qty))
+                victim_account = ledger.accounts[victim.account_id]
+                self._hand_over(order, account, victim_account, take, bankruptcy, market)
+                self._events.append(
+                    AutoDeleveraged(
+                        self._seq,
+                        victim.account_id,
+                        symbol,
+                        take,
+                        bankruptcy,
+                        account.account_id,
+                    )
+                )
+                adl.append((victim.account_id, take))
+                remaining -= take
+        # 4. What is left above bankruptcy is the clearance fee; for cross it is taken once all
+        # cross positions are closed (see _clear_cross).
+        position.liquidating = False
+        clearance = 0
+        if is_isolated:
+            # Every fill was at or better than bankruptcy, so the margin left is not negative.
+            clearance = position.isolated_margin
+            assert clearance >= 0, "an isolated liquidation ended below bankruptcy"
+            position.isolated_margin = 0
+            insurance.wallet += clearance
+            ledger.changed_positions[(account.account_id, symbol)] = position
+            ledger.changed_wallets[insurance.account_id] = insurance
+        self._events.append(
+            Liquidated(
+                self._seq,
+                account.account_id,
+                symbol,
+                position.margin_mode,
+                order.order_id,
+                order.side,
+                order.qty,
+                mark,
+                balance,
+                maintenance,
+                tier,
+                liquidation,
+                bankruptcy,
+                book_qty,
+                insurance_qty,
+                tuple(adl),
+                clearance,
+                insurance_before,
+                insurance.wallet,
+            )
+        )
+        if market.last_price != last_price:
+            self._fire_triggers(market)
+
+    def _insurance_can_take(self, symbol: str, qty: int, remaining: int, price: int) -> bool:
+        """Tell whether the fund stays solvent at the mark after taking over at price."""
+        ledger = self.ledger
+        instrument = self.markets[symbol].instrument
+        mark = self.markets[symbol].mark_price
+        assert mark is not None
+        direction = 1 if qty > 0 else -1
+        loss = instrument.notional(mark - price, direction * remaining)
+        state = ledger.cross_state(ledger.insurance)
+        return state.margin_balance + loss >= 0
+
+    def _hand_over(
+        self,
+        order: Order,
+        account: Account,
+        taker: Account,
+        qty: int,
+        price: int,
+        market: Market,
+    ) -> None:
+        """Fill the liquidation order against an account outside the book, at price."""
+        trade_id = self.next_trade_id
+        self.next_trade_id += 1
+        signed = -qty if order.side is _BUY else qty
+        self.ledger.settle_fill(taker, market.instrument, signed, price, 0)
+        self._fill(order, account, market, qty, price, trade_id, _TAKER)
+
+    def _clear_cross(self, account: Account) -> None:
+        """After a cross liquidation, the margin left above bankruptcy goes to the fund."""
+        clearance = max(0, account.wallet - account.order_margin)
+        if clearance:
+            insurance = self.ledger.insurance
+            account.wallet -= clearance
+            insurance.wallet += clearance
+            self.ledger.changed_wallets[account.account_id] = account
+            self.ledger.changed_wallets[insurance.account_id] = insurance
+            self._events.append(
+                LedgerEntry(
+                    self._seq,
+                    account.account_id,
+                    None,
+                    LedgerEntryKind.INSURANCE_CLEARANCE,
+                    -clearance,
+                )
+            )
+        account.margin_call = False
 
     # ------------------------------------------------------------------ money and settings
 
     def _account_or_reject(self, account_id: int) -> Account | None:
-        account = self.ledger.accounts.get(account_id)
+        account = self.ledger.user_account(account_id)
         if account is None:
             self._reject_command(account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
         return account
@@ -828,8 +1102,10 @@ class Exchange:
         return account, self.ledger.position(account, symbol)
 
     def _deposit(self, command: Deposit) -> None:
-        account = self._account_or_reject(command.account_id)
+        # A deposit may also seed the insurance fund (account 0).
+        account = self.ledger.accounts.get(command.account_id)
         if account is None:
+            self._reject_command(command.account_id, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
             return
         if command.amount <= 0:
             self._reject_command(
@@ -965,6 +1241,9 @@ class Exchange:
             if mark is None or funding.rate == 0:
                 continue
             self.ledger.settle_funding(funding.symbol, funding.rate, mark, self._seq, self._events)
+        self._check_margins(
+            [funding.symbol for funding in command.rates if funding.symbol in self.markets]
+        )
 
     # ------------------------------------------------------------------ queries
 
@@ -1116,7 +1395,10 @@ class Exchange:
             ledger.conservation_gap() == 0, f"money is not conserved: {ledger.conservation_gap()}"
         )
         for account in ledger.accounts.values():
-            _require(account.wallet >= 0, f"account {account.account_id} wallet is negative")
+            _require(
+                account.wallet >= 0 or account is ledger.insurance,
+                f"account {account.account_id} wallet is negative",
+            )
             holds = sum(
                 order.hold for orders in account.open_orders.values() for order in orders.values()
             )

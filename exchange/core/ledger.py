@@ -32,10 +32,13 @@ _CROSS, _ISOLATED = MarginMode.CROSS, MarginMode.ISOLATED
 _BUY = Side.BUY
 
 
-class SystemAccount(StrEnum):
-    """Balances the exchange itself holds."""
+INSURANCE_FUND_ID = 0
+"""The insurance fund is an account: it takes over positions the book cannot absorb."""
 
-    INSURANCE_FUND = "insurance_fund"
+
+class SystemAccount(StrEnum):
+    """Balances the exchange itself holds besides the insurance fund's account."""
+
     FEE_POOL = "fee_pool"
     FUNDING_POOL = "funding_pool"
 
@@ -52,6 +55,7 @@ class Position:
         "cost",
         "isolated_margin",
         "leverage",
+        "liquidating",
         "margin_call",
         "margin_mode",
         "qty",
@@ -68,6 +72,8 @@ class Position:
         self.isolated_margin = 0
         # Whether a margin call was raised and the ratio has not recovered since (isolated).
         self.margin_call = False
+        # True only inside a liquidation: its margin stays put until the waterfall ends.
+        self.liquidating = False
 
     def state(self) -> tuple[object, ...]:
         return (
@@ -137,6 +143,7 @@ class Ledger:
         "changed_wallets",
         "deposits",
         "instruments",
+        "insurance",
         "marks",
         "open_positions",
         "system",
@@ -146,6 +153,7 @@ class Ledger:
     def __init__(self, instruments: dict[str, Instrument]) -> None:
         self.instruments = instruments
         self.accounts: dict[int, Account] = {}
+        self.insurance = self.open_account(INSURANCE_FUND_ID, "insurance fund")
         self.system = dict.fromkeys(SystemAccount, 0)
         self.deposits = 0
         self.withdrawals = 0
@@ -160,6 +168,12 @@ class Ledger:
     def open_account(self, account_id: int, name: str) -> Account:
         account = self.accounts[account_id] = Account(account_id, name)
         return account
+
+    def user_account(self, account_id: int) -> Account | None:
+        """Return a trader's account; the insurance fund acts only through liquidations."""
+        if account_id == INSURANCE_FUND_ID:
+            return None
+        return self.accounts.get(account_id)
 
     def position(self, account: Account, symbol: str) -> Position:
         """Return the account's position record for a symbol, creating it with defaults."""
@@ -327,12 +341,15 @@ class Ledger:
         closing = 0 if held * signed_qty >= 0 else min(abs(held), abs(signed_qty))
         opening = abs(signed_qty) - closing
         realized = self._apply_to_position(position, instrument, signed_qty, price)
-        if closing:
+        if closing and position.liquidating:
+            position.isolated_margin += realized
+        elif closing:
             # Profit and loss stay inside the isolated margin; then the closed share of it
             # goes back to the wallet. A loss past the margin is the insurance fund's.
             margin = position.isolated_margin + realized
             if margin < 0:
-                self.system[SystemAccount.INSURANCE_FUND] += margin
+                self.insurance.wallet += margin
+                self.changed_wallets[INSURANCE_FUND_ID] = self.insurance
                 margin = 0
             released = margin if abs(held) == closing else margin * closing // abs(held)
             account.wallet += released
@@ -344,8 +361,15 @@ class Ledger:
         return realized
 
     def _cover_from_insurance(self, account: Account) -> None:
-        """Bring a negative wallet back to zero from the insurance fund: no debt survives."""
-        self.system[SystemAccount.INSURANCE_FUND] += account.wallet
+        """Bring a negative wallet back to zero from the insurance fund: no debt survives.
+
+        The fund itself may end below zero only when it had nothing left to pay with; the
+        liquidation engine turns to auto-deleveraging before it gets there.
+        """
+        if account is self.insurance:
+            return
+        self.insurance.wallet += account.wallet
+        self.changed_wallets[INSURANCE_FUND_ID] = self.insurance
         account.wallet = 0
 
     def reducible_qty(self, account: Account, symbol: str, side_sign: int) -> int:

@@ -48,6 +48,7 @@ class Order:
         "filled_cost",
         "filled_qty",
         "hold",
+        "liquidation",
         "order_id",
         "order_type",
         "price",
@@ -100,6 +101,8 @@ class Order:
         self.filled_cost = 0
         # Atoms of the wallet this order holds back while open (the pre-trade risk hold).
         self.hold = 0
+        # A liquidation order pays no trading fee: the clearance fee replaces it.
+        self.liquidation = False
         # Where an open order is: resting in the book, or waiting in the trigger index.
         self.resting = False
         self.waiting = False
@@ -134,6 +137,7 @@ class Order:
             self.filled_qty,
             self.filled_cost,
             self.hold,
+            self.liquidation,
             self.resting,
             self.waiting,
         )
