@@ -161,12 +161,11 @@ class PositionChanged:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class BalanceChanged:
-    """An account's wallet and the part of it open orders hold, after the command."""
+    """An account's wallet balance after the command changed it (holds are not changes)."""
 
     seq: int
     account_id: int
     wallet_balance: int
-    order_margin: int
 
 
 @fast_init

@@ -263,7 +263,7 @@ class Exchange:
         if order.order_type not in _CONDITIONAL_TYPES:
             # A conditional order holds margin only once it fires, as on Binance.
             hold_problem = self.ledger.hold_for_order(
-                account, market.instrument, order, market.reference_price()
+                account, market.instrument, order, self._hold_reference(market, order)
             )
             if hold_problem is not None:
                 self._reject_order(command, *hold_problem)
@@ -405,6 +405,25 @@ class Exchange:
                 return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take liquidity"
         return None
 
+    @staticmethod
+    def _hold_reference(market: Market, order: Order) -> int | None:
+        """Return the price a market order's hold is sized at.
+
+        The reference price once there is one; before any mark or trade a market order is
+        unbounded, so it is sized at the worst level it could reach in the book.
+        """
+        reference = market.reference_price()
+        if reference is not None or order.order_type in _LIMIT_PRICE_TYPES:
+            return reference
+        needed = order.qty - order.filled_qty
+        worst = None
+        for level in market.book.opposite(order.side).levels_from_best():
+            worst = level.price
+            needed -= level.size
+            if needed <= 0:
+                break
+        return worst
+
     def _reject_order(self, command: PlaceOrder, code: RejectCode, reason: str) -> None:
         self._events.append(
             OrderRejected(
@@ -510,7 +529,6 @@ class Exchange:
         liquidity_side: LiquiditySide,
     ) -> None:
         instrument = market.instrument
-        leaves_before = order.qty - order.filled_qty
         order.filled_qty += qty
         order.filled_cost += price * qty
         fee, realized = self.ledger.settle_fill(
@@ -545,7 +563,7 @@ class Exchange:
                 market.book.side(order.side).remove(order)
             self._close(order, account)
         elif order.hold:
-            self.ledger.shrink_hold(account, order, leaves_before)
+            self.ledger.resize_hold(account, instrument, order, market.reference_price())
 
     def _can_fill_completely(self, order: Order, market: Market, limit: int | None) -> bool:
         """Tell whether a fill-or-kill order would fill in full right now."""
@@ -650,7 +668,9 @@ class Exchange:
             elif not reducible:
                 self._expire(order, market, ExpireReason.REDUCE_ONLY)
                 return
-        if self.ledger.hold_for_order(account, market.instrument, order, market.reference_price()):
+        if self.ledger.hold_for_order(
+            account, market.instrument, order, self._hold_reference(market, order)
+        ):
             self._expire(order, market, ExpireReason.INSUFFICIENT_MARGIN)
             return
         trigger_price = order.trigger_price
@@ -986,6 +1006,9 @@ class Exchange:
                     break
                 take = min(remaining, abs(victim.qty))
                 victim_account = ledger.accounts[victim.account_id]
+                # Its orders were sized against the position ADL is about to shrink.
+                for victim_order in list(victim_account.open_orders.get(symbol, {}).values()):
+                    self._cancel(victim_order, victim_account, CancelReason.LIQUIDATION)
                 self._hand_over(order, account, victim_account, take, bankruptcy, market)
                 self._events.append(
                     AutoDeleveraged(

@@ -239,23 +239,43 @@ class Ledger:
         """Reserve what the order needs, or say why it cannot be carried.
 
         The hold is the initial margin of the part of the order that would open or grow the
-        position, at the order's price, plus the open loss of a price worse than the mark, plus
-        the taker fee it could pay. A reduce-only order holds nothing.
+        position, at the order's price (a market order's: the reference price), plus the open
+        loss of a price worse than the mark, plus the taker fee it could pay. The part that
+        closes the position needs nothing, but a position can be closed only once: other open
+        orders on the same side use up that room first. A reduce-only order holds nothing.
         """
         order.hold = 0
         if order.reduce_only:
             return None
+        hold = self._hold_size(account, instrument, order, reference_price)
+        if isinstance(hold, tuple):
+            return hold
+        if hold and hold > self.available_balance(account):
+            return RejectCode.INSUFFICIENT_MARGIN, "margin is insufficient"
+        order.hold = hold
+        account.order_margin += hold
+        return None
+
+    def _hold_size(
+        self, account: Account, instrument: Instrument, order: Order, reference_price: int | None
+    ) -> int | tuple[RejectCode, str]:
         position = self.position(account, instrument.symbol)
         signed_position = position.qty
         side_sign = 1 if order.side is _BUY else -1
-        reducing = -signed_position * side_sign if signed_position * side_sign < 0 else 0
         leaves = order.qty - order.filled_qty
+        reducing = 0
+        if signed_position * side_sign < 0:
+            reducing = abs(signed_position)
+            for other in account.open_orders.get(instrument.symbol, {}).values():
+                if other is not order and other.side is order.side and not other.waiting:
+                    reducing -= other.qty - other.filled_qty
+            reducing = max(0, reducing)
         opening = max(0, leaves - reducing)
         if not opening:
-            return None
+            return 0
         basis = order.price if order.price is not None else reference_price
         if basis is None:
-            return None
+            return 0
         notional = instrument.notional(basis, opening)
         resulting = abs(instrument.notional(basis, signed_position + side_sign * leaves))
         bracket = instrument.bracket_for(resulting)
@@ -271,29 +291,27 @@ class Ledger:
             worse = (basis - mark) * side_sign
             if worse > 0:
                 open_loss = instrument.notional(worse, opening)
-        hold = (
+        return (
             initial_margin(notional, position.leverage)
             + open_loss
             + max(0, fee_for(notional, instrument.taker_fee_rate))
         )
-        if hold > self.available_balance(account):
-            return RejectCode.INSUFFICIENT_MARGIN, "margin is insufficient"
-        order.hold = hold
-        account.order_margin += hold
-        return None
 
     def release_hold(self, account: Account, order: Order) -> None:
         """Give back everything an order still holds."""
         account.order_margin -= order.hold
         order.hold = 0
 
-    def shrink_hold(self, account: Account, order: Order, leaves_before: int) -> None:
-        """Release the share of an order's hold that a fill used."""
-        hold = order.hold
-        if hold:
-            kept = hold * (order.qty - order.filled_qty) // leaves_before
-            account.order_margin -= hold - kept
-            order.hold = kept
+    def resize_hold(
+        self, account: Account, instrument: Instrument, order: Order, reference_price: int | None
+    ) -> None:
+        """Size a partly filled order's hold again for what it has left to open."""
+        hold = self._hold_size(account, instrument, order, reference_price)
+        if isinstance(hold, tuple):
+            hold = order.hold  # the bracket check is for new orders; keep what is held
+        hold = min(hold, order.hold)
+        account.order_margin += hold - order.hold
+        order.hold = hold
 
     # ------------------------------------------------------------------ post-trade settlement
 
@@ -478,7 +496,7 @@ class Ledger:
         """Append one event per wallet and per position the command changed, in stable order."""
         if self.changed_wallets:
             for account_id, account in sorted(self.changed_wallets.items()):
-                out.append(BalanceChanged(seq, account_id, account.wallet, account.order_margin))
+                out.append(BalanceChanged(seq, account_id, account.wallet))
             self.changed_wallets.clear()
         if self.changed_positions:
             for (account_id, symbol), position in sorted(self.changed_positions.items()):

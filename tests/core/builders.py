@@ -5,21 +5,28 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from exchange.core.commands import (
+    AdjustIsolatedMargin,
     AmendOrder,
     CancelAllOrders,
     CancelOrder,
     Command,
     CreateAccount,
     Deposit,
+    FundingRate,
     MarkPrice,
     PlaceOrder,
+    SetLeverage,
+    SetMarginMode,
+    SettleFunding,
     UpdateMark,
+    Withdraw,
 )
-from exchange.core.enums import OrderType, Side, TimeInForce
+from exchange.core.enums import MarginMode, OrderType, Side, TimeInForce
 from exchange.core.events import AccountCreated, Event, OrderAccepted
 from exchange.core.exchange import Exchange
 from exchange.core.instruments import Instrument
-from exchange.core.numbers import atoms
+from exchange.core.ledger import Account, Position
+from exchange.core.numbers import atoms, rate
 
 E = TypeVar("E")
 
@@ -146,6 +153,35 @@ class Scenario:
     def book(self, symbol: str = "BTCUSDT") -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         book = self.exchange.markets[symbol].book
         return book.bids.depth(), book.asks.depth()
+
+    # Money and settings, appended for the ledger tests.
+
+    def deposit(self, account_id: int, amount: str) -> list[Event]:
+        return self.apply(Deposit(*self.next(), account_id, atoms(amount)))
+
+    def withdraw(self, account_id: int, amount: str) -> list[Event]:
+        return self.apply(Withdraw(*self.next(), account_id, atoms(amount)))
+
+    def set_leverage(self, account_id: int, leverage: int, symbol: str = "BTCUSDT") -> list[Event]:
+        return self.apply(SetLeverage(*self.next(), account_id, symbol, leverage))
+
+    def set_margin_mode(
+        self, account_id: int, margin_mode: MarginMode, symbol: str = "BTCUSDT"
+    ) -> list[Event]:
+        return self.apply(SetMarginMode(*self.next(), account_id, symbol, margin_mode))
+
+    def adjust_margin(self, account_id: int, amount: str, symbol: str = "BTCUSDT") -> list[Event]:
+        """Move USDT into an isolated position (positive) or back to the wallet (negative)."""
+        return self.apply(AdjustIsolatedMargin(*self.next(), account_id, symbol, atoms(amount)))
+
+    def funding(self, funding_rate: str, symbol: str = "BTCUSDT") -> list[Event]:
+        return self.apply(SettleFunding(*self.next(), (FundingRate(symbol, rate(funding_rate)),)))
+
+    def ledger_account(self, account_id: int) -> Account:
+        return self.exchange.ledger.accounts[account_id]
+
+    def position_record(self, account_id: int, symbol: str = "BTCUSDT") -> Position:
+        return self.exchange.ledger.accounts[account_id].positions[symbol]
 
 
 def first(events: list[Event], kind: type[E]) -> E:
