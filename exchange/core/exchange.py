@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from exchange.core.book import OrderBook
@@ -71,6 +72,7 @@ from exchange.core.liquidation import (
 from exchange.core.margin import initial_margin
 from exchange.core.numbers import RATE_SCALE, ceil_div
 from exchange.core.orders import Order
+from exchange.core.risk_index import RiskIndex
 from exchange.core.triggers import TriggerIndex, would_fire
 
 # Enum members the matching path reads often. In CPython 3.11 `Enum.MEMBER` costs about
@@ -163,6 +165,7 @@ class Exchange:
         *,
         default_self_trade_prevention: SelfTradePrevention = DEFAULT_SELF_TRADE_PREVENTION,
         margin_call_ratio: int = DEFAULT_MARGIN_CALL_RATIO,
+        index_risk: bool = True,
     ) -> None:
         self.markets: dict[str, Market] = {}
         for instrument in instruments:
@@ -173,6 +176,9 @@ class Exchange:
         self.orders: dict[int, Order] = {}
         self.default_self_trade_prevention = default_self_trade_prevention
         self.margin_call_ratio = margin_call_ratio
+        # The naive check (index_risk=False) visits every position: kept as the reference
+        # the index is tested and measured against.
+        self.risk = RiskIndex(self.ledger, margin_call_ratio) if index_risk else None
         self.last_seq = 0
         self.last_ts = 0
         self.next_account_id = 1
@@ -217,6 +223,8 @@ class Exchange:
             self._touched.clear()
         ledger = self.ledger
         if ledger.changed_wallets or ledger.changed_positions:
+            if self.risk is not None:
+                self.risk.note_changes()
             ledger.take_changes(command.seq, events)
         return events
 
@@ -854,16 +862,34 @@ class Exchange:
     def _check_margins(self, symbols: list[str]) -> None:
         """Raise margin calls and liquidate what has reached maintenance, in these symbols."""
         ledger = self.ledger
-        isolated: list[Position] = []
+        isolated: dict[tuple[int, str], Position] = {}
         cross: dict[int, Account] = {}
-        for symbol in symbols:
-            for account_id, position in ledger.open_positions[symbol].items():
-                if account_id == ledger.insurance.account_id:
+        if self.risk is not None:
+            self.risk.note_changes()
+            for symbol in symbols:
+                mark = self.markets[symbol].mark_price
+                if mark is None:
                     continue
-                if position.margin_mode is MarginMode.ISOLATED:
-                    isolated.append(position)
-                else:
-                    cross[account_id] = ledger.accounts[account_id]
+                woken_isolated, woken_cross = self.risk.candidates(symbol, mark)
+                for position in woken_isolated:
+                    isolated[(position.account_id, symbol)] = position
+                for account in woken_cross:
+                    cross[account.account_id] = account
+        else:
+            for symbol in symbols:
+                for account_id, position in ledger.open_positions[symbol].items():
+                    if account_id == ledger.insurance.account_id:
+                        continue
+                    if position.margin_mode is MarginMode.ISOLATED:
+                        isolated[(account_id, symbol)] = position
+                    else:
+                        cross[account_id] = ledger.accounts[account_id]
+        self._act_on_margins(
+            [isolated[key] for key in sorted(isolated)], [cross[key] for key in sorted(cross)]
+        )
+
+    def _act_on_margins(self, isolated: list[Position], cross: list[Account]) -> None:
+        ledger = self.ledger
         for position in isolated:
             if not position.qty:
                 continue  # closed by an earlier liquidation in this pass
@@ -875,17 +901,28 @@ class Exchange:
                 position.margin_call = self._margin_call(
                     account, position.symbol, balance, maintenance, position.margin_call
                 )
-        for account_id in sorted(cross):
-            account = cross[account_id]
+        for account in cross:
             state = ledger.cross_state(account)
             if is_liquidatable(state.margin_balance, state.maintenance_margin):
+                records: list[Liquidated] = []
                 for symbol in sorted(account.positions):
                     position = account.positions[symbol]
                     if position.qty and position.margin_mode is MarginMode.CROSS:
-                        self._liquidate(
-                            account, position, state.margin_balance, state.maintenance_margin
+                        records.append(
+                            self._liquidate(
+                                account, position, state.margin_balance, state.maintenance_margin
+                            )
                         )
-                self._clear_cross(account)
+                clearance = self._clear_cross(account)
+                # The cross clearance fee is taken once every cross position is closed: the
+                # last record carries it and the fund balance after it.
+                last = records[-1]
+                records[-1] = replace(
+                    last,
+                    clearance_fee=clearance,
+                    insurance_fund_after=self.ledger.insurance.wallet,
+                )
+                self._events.extend(records)
             else:
                 account.margin_call = self._margin_call(
                     account,
@@ -915,8 +952,12 @@ class Exchange:
 
     def _liquidate(
         self, account: Account, position: Position, balance: int, maintenance: int
-    ) -> None:
-        """Close one position by the waterfall: book, insurance fund, then ADL."""
+    ) -> Liquidated:
+        """Close one position by the waterfall: book, insurance fund, then ADL.
+
+        An isolated position's record is emitted here; a cross one is returned for the
+        caller to complete with the account's clearance fee.
+        """
         ledger = self.ledger
         symbol = position.symbol
         market = self.markets[symbol]
@@ -939,7 +980,8 @@ class Exchange:
         else:
             state = ledger.cross_state(account)
             notional, pnl = ledger.value(position)
-            base = account.wallet + state.unrealized_pnl - pnl
+            # Holds of orders the liquidation leaves open stay backed by the wallet.
+            base = account.wallet - account.order_margin + state.unrealized_pnl - pnl
             other_maintenance = state.maintenance_margin - ledger.position_maintenance(
                 position, notional
             )
@@ -1034,31 +1076,42 @@ class Exchange:
             insurance.wallet += clearance
             ledger.changed_positions[(account.account_id, symbol)] = position
             ledger.changed_wallets[insurance.account_id] = insurance
-        self._events.append(
-            Liquidated(
-                self._seq,
-                account.account_id,
-                symbol,
-                position.margin_mode,
-                order.order_id,
-                order.side,
-                order.qty,
-                mark,
-                balance,
-                maintenance,
-                tier,
-                liquidation,
-                bankruptcy,
-                book_qty,
-                insurance_qty,
-                tuple(adl),
-                clearance,
-                insurance_before,
-                insurance.wallet,
-            )
+            if clearance:
+                self._events.append(
+                    LedgerEntry(
+                        self._seq,
+                        account.account_id,
+                        symbol,
+                        LedgerEntryKind.INSURANCE_CLEARANCE,
+                        -clearance,
+                    )
+                )
+        record = Liquidated(
+            self._seq,
+            account.account_id,
+            symbol,
+            position.margin_mode,
+            order.order_id,
+            order.side,
+            order.qty,
+            mark,
+            balance,
+            maintenance,
+            tier,
+            liquidation,
+            bankruptcy,
+            book_qty,
+            insurance_qty,
+            tuple(adl),
+            clearance,
+            insurance_before,
+            insurance.wallet,
         )
+        if is_isolated:
+            self._events.append(record)
         if market.last_price != last_price:
             self._fire_triggers(market)
+        return record
 
     def _insurance_can_take(self, symbol: str, qty: int, remaining: int, price: int) -> bool:
         """Tell whether the fund stays solvent at the mark after taking over at price."""
@@ -1087,7 +1140,7 @@ class Exchange:
         self.ledger.settle_fill(taker, market.instrument, signed, price, 0)
         self._fill(order, account, market, qty, price, trade_id, _TAKER)
 
-    def _clear_cross(self, account: Account) -> None:
+    def _clear_cross(self, account: Account) -> int:
         """After a cross liquidation, the margin left above bankruptcy goes to the fund."""
         clearance = max(0, account.wallet - account.order_margin)
         if clearance:
@@ -1106,6 +1159,7 @@ class Exchange:
                 )
             )
         account.margin_call = False
+        return clearance
 
     # ------------------------------------------------------------------ money and settings
 

@@ -342,6 +342,7 @@ class Ledger:
                 self.open_positions[symbol][account.account_id] = position
             else:
                 del self.open_positions[symbol][account.account_id]
+                position.margin_call = False
         self.changed_positions[(account.account_id, symbol)] = position
         self.changed_wallets[account.account_id] = account
         return fee, realized
