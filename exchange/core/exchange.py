@@ -297,6 +297,7 @@ class Exchange:
         if order.order_type in _CONDITIONAL_TYPES:
             market.triggers.add(order)
             return
+        self.ledger.track_order(account, order)
         last_price = market.last_price
         self._execute(order, account, market)
         if market.last_price != last_price:
@@ -539,6 +540,7 @@ class Exchange:
         instrument = market.instrument
         order.filled_qty += qty
         order.filled_cost += price * qty
+        self.ledger.track_order(account, order)
         fee, realized = self.ledger.settle_fill(
             account,
             instrument,
@@ -643,6 +645,7 @@ class Exchange:
             del account.open_orders[order.symbol]
         if order.client_order_id is not None:
             del account.client_orders[order.client_order_id]
+        self.ledger.untrack_order(account, order)
         self.ledger.release_hold(account, order)
 
     # ------------------------------------------------------------------ triggers
@@ -681,6 +684,7 @@ class Exchange:
         ):
             self._expire(order, market, ExpireReason.INSUFFICIENT_MARGIN)
             return
+        self.ledger.track_order(account, order)
         trigger_price = order.trigger_price
         assert trigger_price is not None
         order.move_to(OrderStatus.TRIGGERED)
@@ -774,12 +778,14 @@ class Exchange:
             # A smaller order at the same price keeps its place in the queue.
             side.reduce(order, order.qty - qty)
             order.qty = qty
+            self.ledger.track_order(account, order)
             order.move_to(order.status)
             self._emit_amended(order, priority_kept=True)
             return
         side.remove(order)
         order.price = price
         order.qty = qty
+        self.ledger.track_order(account, order)
         order.move_to(order.status)
         self._emit_amended(order, priority_kept=False)
         last_price = market.last_price
@@ -1015,6 +1021,7 @@ class Exchange:
         self.next_order_id += 1
         self.orders[order.order_id] = order
         account.open_orders.setdefault(symbol, {})[order.order_id] = order
+        ledger.track_order(account, order)
         self._events.append(
             OrderAccepted(
                 self._seq,
@@ -1479,8 +1486,25 @@ class Exchange:
             holds = sum(
                 order.hold for orders in account.open_orders.values() for order in orders.values()
             )
+            for symbol, orders in account.open_orders.items():
+                totals = {Side.BUY: 0, Side.SELL: 0}
+                for order in orders.values():
+                    expected = 0 if order.waiting else order.qty - order.filled_qty
+                    _require(order.counted == expected, f"order {order.order_id} miscounted")
+                    totals[order.side] += order.counted
+                held = account.positions.get(symbol)
+                counted = (0, 0) if held is None else (held.open_buy_qty, held.open_sell_qty)
+                _require(
+                    counted == (totals[Side.BUY], totals[Side.SELL]),
+                    f"account {account.account_id} {symbol} open-order totals drift",
+                )
             _require(holds == account.order_margin, f"account {account.account_id} holds drift")
             for symbol, position in account.positions.items():
+                _require(
+                    symbol in account.open_orders
+                    or position.open_buy_qty == position.open_sell_qty == 0,
+                    f"account {account.account_id} {symbol} counts orders it does not have",
+                )
                 indexed_position = ledger.open_positions[symbol].get(account.account_id)
                 _require(
                     (indexed_position is position) == (position.qty != 0),

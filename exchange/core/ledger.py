@@ -58,6 +58,8 @@ class Position:
         "liquidating",
         "margin_call",
         "margin_mode",
+        "open_buy_qty",
+        "open_sell_qty",
         "qty",
         "symbol",
     )
@@ -74,6 +76,9 @@ class Position:
         self.margin_call = False
         # True only inside a liquidation: its margin stays put until the waterfall ends.
         self.liquidating = False
+        # Lots the account's active orders on each side still have to trade.
+        self.open_buy_qty = 0
+        self.open_sell_qty = 0
 
     def state(self) -> tuple[object, ...]:
         return (
@@ -84,6 +89,8 @@ class Position:
             self.leverage,
             self.isolated_margin,
             self.margin_call,
+            self.open_buy_qty,
+            self.open_sell_qty,
         )
 
 
@@ -265,11 +272,11 @@ class Ledger:
         leaves = order.qty - order.filled_qty
         reducing = 0
         if signed_position * side_sign < 0:
-            reducing = abs(signed_position)
-            for other in account.open_orders.get(instrument.symbol, {}).values():
-                if other is not order and other.side is order.side and not other.waiting:
-                    reducing -= other.qty - other.filled_qty
-            reducing = max(0, reducing)
+            # Other active orders on this side close the position first.
+            others = (
+                position.open_buy_qty if side_sign > 0 else position.open_sell_qty
+            ) - order.counted
+            reducing = max(0, abs(signed_position) - others)
         opening = max(0, leaves - reducing)
         if not opening:
             return 0
@@ -296,6 +303,26 @@ class Ledger:
             + open_loss
             + max(0, fee_for(notional, instrument.taker_fee_rate))
         )
+
+    def track_order(self, account: Account, order: Order) -> None:
+        """Count an active order's remaining lots in its position's open-order totals."""
+        position = account.positions.get(order.symbol) or self.position(account, order.symbol)
+        leaves = order.qty - order.filled_qty
+        if order.side is _BUY:
+            position.open_buy_qty += leaves - order.counted
+        else:
+            position.open_sell_qty += leaves - order.counted
+        order.counted = leaves
+
+    def untrack_order(self, account: Account, order: Order) -> None:
+        """Take a finished order out of its position's open-order totals."""
+        if order.counted:
+            position = account.positions[order.symbol]
+            if order.side is _BUY:
+                position.open_buy_qty -= order.counted
+            else:
+                position.open_sell_qty -= order.counted
+            order.counted = 0
 
     def release_hold(self, account: Account, order: Order) -> None:
         """Give back everything an order still holds."""

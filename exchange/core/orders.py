@@ -45,6 +45,7 @@ class Order:
         "account_id",
         "client_order_id",
         "close_position",
+        "counted",
         "filled_cost",
         "filled_qty",
         "hold",
@@ -103,6 +104,8 @@ class Order:
         self.hold = 0
         # A liquidation order pays no trading fee: the clearance fee replaces it.
         self.liquidation = False
+        # The lots of this order in its position's open-order totals (see Ledger.track_order).
+        self.counted = 0
         # Where an open order is: resting in the book, or waiting in the trigger index.
         self.resting = False
         self.waiting = False
@@ -137,6 +140,7 @@ class Order:
             self.filled_qty,
             self.filled_cost,
             self.hold,
+            self.counted,
             self.liquidation,
             self.resting,
             self.waiting,
