@@ -145,6 +145,16 @@ class SettleFunding:
     rates: tuple[FundingRate, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SetTradingStatus:
+    """Halt or resume trading in one symbol (None: every symbol); an operator's command."""
+
+    seq: int
+    ts: int
+    symbol: str | None
+    halted: bool
+
+
 Command = (
     CreateAccount
     | PlaceOrder
@@ -158,4 +168,5 @@ Command = (
     | SetMarginMode
     | AdjustIsolatedMargin
     | SettleFunding
+    | SetTradingStatus
 )

@@ -247,6 +247,14 @@ class AutoDeleveraged:
     liquidated_account_id: int
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class TradingStatusChanged:
+    seq: int
+    symbol: str
+    halted: bool
+
+
 Event = (
     AccountCreated
     | OrderAccepted
@@ -265,4 +273,5 @@ Event = (
     | MarginCall
     | Liquidated
     | AutoDeleveraged
+    | TradingStatusChanged
 )

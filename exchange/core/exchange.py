@@ -25,6 +25,7 @@ from exchange.core.commands import (
     SetLeverage,
     SetMarginMode,
     SettleFunding,
+    SetTradingStatus,
     UpdateMark,
     Withdraw,
 )
@@ -57,6 +58,7 @@ from exchange.core.events import (
     OrderFilled,
     OrderRejected,
     OrderTriggered,
+    TradingStatusChanged,
 )
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Ledger, Position
@@ -115,6 +117,7 @@ class Market:
         "_band",
         "_band_reference",
         "book",
+        "halted",
         "index_price",
         "instrument",
         "last_price",
@@ -131,6 +134,8 @@ class Market:
         self.last_price: int | None = None
         self._band_reference: int | None = None
         self._band = (0, 0)
+        # A halted market takes cancels, marks and liquidations, but no new trading.
+        self.halted = False
 
     def reference_price(self) -> int | None:
         """Return the price that bounds orders: the mark, or before any mark the last trade."""
@@ -200,6 +205,7 @@ class Exchange:
             SetMarginMode: self._set_margin_mode,
             AdjustIsolatedMargin: self._adjust_isolated_margin,
             SettleFunding: self._settle_funding,
+            SetTradingStatus: self._set_trading_status,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -247,6 +253,9 @@ class Exchange:
         if market is None:
             reason = f"unknown symbol {command.symbol}"
             self._reject_order(command, RejectCode.UNKNOWN_SYMBOL, reason)
+            return
+        if market.halted:
+            self._reject_order(command, RejectCode.SYMBOL_HALTED, f"{command.symbol} is halted")
             return
         problem = self._check_new_order(command, account, market)
         if problem is not None:
@@ -797,6 +806,8 @@ class Exchange:
         if not order.resting:
             return RejectCode.ORDER_NOT_AMENDABLE, "only a resting limit order can be amended"
         market = self.markets[order.symbol]
+        if market.halted:
+            return RejectCode.SYMBOL_HALTED, f"{order.symbol} is halted"
         instrument = market.instrument
         price = order.price if command.price is None else command.price
         qty = order.qty if command.qty is None else command.qty
@@ -1329,6 +1340,18 @@ class Exchange:
             [funding.symbol for funding in command.rates if funding.symbol in self.markets]
         )
 
+    def _set_trading_status(self, command: SetTradingStatus) -> None:
+        if command.symbol is not None and command.symbol not in self.markets:
+            reason = f"unknown symbol {command.symbol}"
+            self._reject_command(0, RejectCode.UNKNOWN_SYMBOL, reason)
+            return
+        symbols = [command.symbol] if command.symbol is not None else sorted(self.markets)
+        for symbol in symbols:
+            market = self.markets[symbol]
+            if market.halted != command.halted:
+                market.halted = command.halted
+                self._events.append(TradingStatusChanged(self._seq, symbol, command.halted))
+
     # ------------------------------------------------------------------ queries
 
     def open_orders(self, account_id: int, symbol: str | None = None) -> list[Order]:
@@ -1359,6 +1382,7 @@ class Exchange:
         markets = tuple(
             (
                 symbol,
+                market.halted,
                 market.index_price,
                 market.mark_price,
                 market.last_price,

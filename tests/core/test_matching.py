@@ -661,3 +661,24 @@ def test_stops_that_fire_together_enter_the_book_in_sequence_order(market: Scena
     assert [e.order_id for e in of_kind(events, OrderTriggered)] == stops
     taker_fills = [f.order_id for f in of_kind(events, OrderFilled) if f.account_id != maker]
     assert taker_fills == stops
+
+
+# ---------------------------------------------------------------- halts
+
+
+def test_a_halted_symbol_takes_cancels_but_no_new_trading(market: Scenario) -> None:
+    from exchange.core.commands import SetTradingStatus
+    from exchange.core.events import TradingStatusChanged
+
+    trader = market.account()
+    resting = market.limit(trader, BUY, "1", "59990")
+
+    events = market.apply(SetTradingStatus(*market.next(), "BTCUSDT", True))
+
+    assert events == [TradingStatusChanged(market.seq, "BTCUSDT", True)]
+    assert rejection(market.place(trader, BUY, "1", "59980")) is RejectCode.SYMBOL_HALTED
+    assert rejection(market.amend(trader, resting, price="59985")) is RejectCode.SYMBOL_HALTED
+    assert first(market.cancel(trader, resting), OrderCanceled).order_id == resting
+
+    market.apply(SetTradingStatus(*market.next(), None, False))
+    market.limit(trader, BUY, "1", "59980")
