@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from exchange.core.codes import RejectCode
 from exchange.core.commands import (
     AdjustIsolatedMargin,
     AmendOrder,
@@ -22,7 +24,13 @@ from exchange.core.commands import (
     Withdraw,
 )
 from exchange.core.enums import MarginMode, OrderType, Side, TimeInForce
-from exchange.core.events import AccountCreated, Event, OrderAccepted
+from exchange.core.events import (
+    AccountCreated,
+    CommandRejected,
+    Event,
+    OrderAccepted,
+    OrderRejected,
+)
 from exchange.core.exchange import Exchange
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Position
@@ -194,3 +202,11 @@ def first(events: list[Event], kind: type[E]) -> E:
 
 def of_kind(events: list[Event], kind: type[E]) -> list[E]:
     return [event for event in events if isinstance(event, kind)]
+
+
+def rejection(events: Sequence[object]) -> RejectCode:
+    """Return the code of the rejection among events, failing the test if there is none."""
+    for event in events:
+        if isinstance(event, OrderRejected | CommandRejected):
+            return event.code
+    raise AssertionError(f"not rejected: {events}")

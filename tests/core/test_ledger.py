@@ -15,19 +15,17 @@ from exchange.core.codes import RejectCode
 from exchange.core.enums import LedgerEntryKind, LiquiditySide, MarginMode, Side, TimeInForce
 from exchange.core.events import (
     BalanceChanged,
-    CommandRejected,
     Event,
     LedgerEntry,
     OrderAccepted,
     OrderExpired,
     OrderFilled,
-    OrderRejected,
     PositionChanged,
 )
 from exchange.core.exchange import InvariantError
 from exchange.core.ledger import SystemAccount
 from exchange.core.numbers import ATOMS_PER_UNIT, atoms, format_atoms
-from tests.core.builders import Scenario, first, lots, of_kind
+from tests.core.builders import Scenario, first, lots, of_kind, rejection
 
 USDT = ATOMS_PER_UNIT
 ENTRY = "60000"
@@ -41,13 +39,6 @@ def market() -> Scenario:
     scenario = Scenario()
     scenario.mark(ENTRY)
     return scenario
-
-
-def rejection(events: Sequence[Event]) -> RejectCode:
-    for event in events:
-        if isinstance(event, OrderRejected | CommandRejected):
-            return event.code
-    raise AssertionError(f"not rejected: {events}")
 
 
 def trade(

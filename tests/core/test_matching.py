@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from exchange.core.codes import RejectCode
-from exchange.core.commands import CancelOrder, MarkPrice, PlaceOrder, UpdateMark
+from exchange.core.commands import (
+    CancelOrder,
+    MarkPrice,
+    PlaceOrder,
+    SetTradingStatus,
+    UpdateMark,
+)
 from exchange.core.enums import (
     CancelReason,
     ExpireReason,
@@ -20,7 +24,6 @@ from exchange.core.enums import (
 )
 from exchange.core.events import (
     BookUpdated,
-    CommandRejected,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -29,10 +32,11 @@ from exchange.core.events import (
     OrderRejected,
     OrderTriggered,
     PositionChanged,
+    TradingStatusChanged,
 )
 from exchange.core.exchange import Exchange, SequenceError
 from exchange.core.numbers import NumberError
-from tests.core.builders import BTC, Scenario, first, lots, of_kind, ticks
+from tests.core.builders import BTC, Scenario, first, lots, of_kind, rejection, ticks
 
 MARK = "60000"
 BUY, SELL = Side.BUY, Side.SELL
@@ -43,13 +47,6 @@ def market() -> Scenario:
     scenario = Scenario()
     scenario.mark(MARK)
     return scenario
-
-
-def rejection(events: Sequence[object]) -> RejectCode:
-    for event in events:
-        if isinstance(event, OrderRejected | CommandRejected):
-            return event.code
-    raise AssertionError(f"not rejected: {events}")
 
 
 # ---------------------------------------------------------------- priority and fills
@@ -667,9 +664,6 @@ def test_stops_that_fire_together_enter_the_book_in_sequence_order(market: Scena
 
 
 def test_a_halted_symbol_takes_cancels_but_no_new_trading(market: Scenario) -> None:
-    from exchange.core.commands import SetTradingStatus
-    from exchange.core.events import TradingStatusChanged
-
     trader = market.account()
     resting = market.limit(trader, BUY, "1", "59990")
 
