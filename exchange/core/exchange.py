@@ -180,6 +180,17 @@ class Exchange:
         self.ledger = Ledger({symbol: market.instrument for symbol, market in self.markets.items()})
         self.orders: dict[int, Order] = {}
         self.default_self_trade_prevention = default_self_trade_prevention
+        highest_rate = max(
+            (
+                bracket.maintenance_margin_rate
+                for market in self.markets.values()
+                for bracket in market.instrument.brackets
+            ),
+            default=0,
+        )
+        if not highest_rate < margin_call_ratio <= RATE_SCALE:
+            # Below the highest maintenance rate a margin call could come after liquidation.
+            raise ValueError("margin_call_ratio must lie above every maintenance margin rate")
         self.margin_call_ratio = margin_call_ratio
         # The naive check (index_risk=False) visits every position: kept as the reference
         # the index is tested and measured against.
@@ -1007,8 +1018,8 @@ class Exchange:
         liquidation = liquidation_ticks(ledger, position, base, other_maintenance)
         notional, _ = ledger.value(position)
         tier = instrument.bracket_for(notional).tier
-        mark = market.mark_price
-        assert mark is not None
+        # A cross account can hold a symbol that has no mark yet: value it as the ledger does.
+        mark = market.reference_price() or bankruptcy
         insurance = ledger.insurance
         insurance_before = insurance.wallet
         position.liquidating = True
@@ -1135,8 +1146,7 @@ class Exchange:
         """Tell whether the fund stays solvent at the mark after taking over at price."""
         ledger = self.ledger
         instrument = self.markets[symbol].instrument
-        mark = self.markets[symbol].mark_price
-        assert mark is not None
+        mark = self.markets[symbol].reference_price() or price
         direction = 1 if qty > 0 else -1
         loss = instrument.notional(mark - price, direction * remaining)
         state = ledger.cross_state(ledger.insurance)

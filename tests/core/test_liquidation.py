@@ -536,3 +536,30 @@ def test_an_order_that_survives_a_cross_liquidation_keeps_a_backed_hold(
     assert scenario.position(trader, "ETHUSDT") == ETH.qty_lots("1")
     assert fund_wallet(scenario) >= 0
     assert account.wallet >= 0
+
+
+def test_a_cross_liquidation_also_closes_a_position_in_a_symbol_with_no_mark_yet() -> None:
+    # ETH has traded but never been marked: the ledger values it at cost, and the liquidation
+    # must still close it without a mark to quote.
+    scenario = Scenario(BTC, ETH)
+    marks(scenario, btc=ENTRY)
+    maker = scenario.account("maker")
+    trader = scenario.account("trader", deposit="10000")
+    open_position(scenario, maker, trader, Side.BUY, "1", ENTRY, margin_mode=CROSS)
+    eth_limit(scenario, maker, Side.SELL, "1", ETH_ENTRY)
+    eth_limit(scenario, trader, Side.BUY, "1", ETH_ENTRY)
+    assert scenario.exchange.markets["ETHUSDT"].mark_price is None
+
+    events = marks(scenario, btc="50000")
+
+    liquidated = {event.symbol for event in events if isinstance(event, Liquidated)}
+    assert liquidated == {"BTCUSDT", "ETHUSDT"}
+    assert scenario.position(trader) == 0
+    assert scenario.position(trader, "ETHUSDT") == 0
+
+
+def test_a_margin_call_threshold_below_a_maintenance_rate_is_a_configuration_error() -> None:
+    # At 0.3% a margin call would come after the liquidation of a 0.4% bracket.
+    with pytest.raises(ValueError, match="margin_call_ratio"):
+        Exchange([BTC], margin_call_ratio=300_000)
+    Exchange([BTC], margin_call_ratio=50_000_000)
