@@ -29,6 +29,7 @@ from exchange.core.events import (
     OrderCanceled,
     OrderFilled,
 )
+from exchange.core.exchange import Exchange
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import INSURANCE_FUND_ID
 from exchange.core.numbers import ATOMS_PER_UNIT, atoms
