@@ -93,6 +93,9 @@ _EXPIRE_MAKER, _EXPIRE_TAKER = SelfTradePrevention.EXPIRE_MAKER, SelfTradePreven
 _CONDITIONAL_TYPES = frozenset(t for t in OrderType if t.is_conditional)
 _LIMIT_PRICE_TYPES = frozenset(t for t in OrderType if t.has_limit_price)
 
+_MAX_MARGIN_PASSES = 16
+"""Liquidations rarely endanger others at the same mark; a cascade stops after this many."""
+
 DEFAULT_SELF_TRADE_PREVENTION = SelfTradePrevention.EXPIRE_MAKER
 """A self-trade cancels the older resting order and lets the new one trade on."""
 
@@ -888,7 +891,22 @@ class Exchange:
     # ------------------------------------------------------------- margin calls and liquidation
 
     def _check_margins(self, symbols: list[str]) -> None:
-        """Raise margin calls and liquidate what has reached maintenance, in these symbols."""
+        """Raise margin calls and liquidate what has reached maintenance, in these symbols.
+
+        In passes: each pass takes the positions that need something at its start (a call,
+        a recovery, a liquidation), in account order, isolated before cross, and acts on each
+        as it stands when its turn comes. A liquidation trades with other accounts, so passes
+        repeat while one liquidates. The risk index only narrows where a pass looks: with or
+        without it, the passes and their events are the same.
+        """
+        for _ in range(_MAX_MARGIN_PASSES):
+            isolated, cross = self._margin_candidates(symbols)
+            if not isolated and not cross:
+                return
+            if not self._act_on_margins(isolated, cross):
+                return
+
+    def _margin_candidates(self, symbols: list[str]) -> tuple[list[Position], list[Account]]:
         ledger = self.ledger
         isolated: dict[tuple[int, str], Position] = {}
         cross: dict[int, Account] = {}
@@ -912,12 +930,26 @@ class Exchange:
                         isolated[(account_id, symbol)] = position
                     else:
                         cross[account_id] = ledger.accounts[account_id]
-        self._act_on_margins(
-            [isolated[key] for key in sorted(isolated)], [cross[key] for key in sorted(cross)]
-        )
+        ratio = self.margin_call_ratio
+        due_isolated = []
+        for key in sorted(isolated):
+            position = isolated[key]
+            balance, maintenance, _ = ledger.isolated_balance(position)
+            if _needs_attention(balance, maintenance, ratio, position.margin_call):
+                due_isolated.append(position)
+        due_cross = []
+        for account_id in sorted(cross):
+            account = cross[account_id]
+            state = ledger.cross_state(account)
+            balance, maintenance = state.margin_balance, state.maintenance_margin
+            if _needs_attention(balance, maintenance, ratio, account.margin_call):
+                due_cross.append(account)
+        return due_isolated, due_cross
 
-    def _act_on_margins(self, isolated: list[Position], cross: list[Account]) -> None:
+    def _act_on_margins(self, isolated: list[Position], cross: list[Account]) -> bool:
+        """Act on each position as it stands now; return whether anything was liquidated."""
         ledger = self.ledger
+        liquidated = False
         for position in isolated:
             if not position.qty:
                 continue  # closed by an earlier liquidation in this pass
@@ -925,6 +957,7 @@ class Exchange:
             account = ledger.accounts[position.account_id]
             if is_liquidatable(balance, maintenance):
                 self._liquidate(account, position, balance, maintenance)
+                liquidated = True
             else:
                 position.margin_call = self._margin_call(
                     account, position.symbol, balance, maintenance, position.margin_call
@@ -932,6 +965,7 @@ class Exchange:
         for account in cross:
             state = ledger.cross_state(account)
             if is_liquidatable(state.margin_balance, state.maintenance_margin):
+                liquidated = True
                 records: list[Liquidated] = []
                 for symbol in sorted(account.positions):
                     position = account.positions[symbol]
@@ -959,6 +993,7 @@ class Exchange:
                     state.maintenance_margin,
                     account.margin_call,
                 )
+        return liquidated
 
     def _margin_call(
         self, account: Account, symbol: str | None, balance: int, maintenance: int, raised: bool
@@ -1548,6 +1583,13 @@ class Exchange:
                     position.isolated_margin == 0 or position.margin_mode is MarginMode.ISOLATED,
                     "a cross position holds isolated margin",
                 )
+
+
+def _needs_attention(balance: int, maintenance: int, ratio: int, called: bool) -> bool:
+    """Tell whether a margin check would act: liquidate, raise a call, or clear one."""
+    if is_liquidatable(balance, maintenance):
+        return True
+    return is_margin_call(balance, maintenance, ratio) != called
 
 
 def _require(condition: bool, message: str) -> None:
