@@ -3,6 +3,7 @@
     paperex liq --symbol BTCUSDT --side long --entry 60000 --qty 1 --leverage 20
     paperex liq --scenario account.json --json
     echo '{...}' | paperex liq --scenario -
+    paperex serve --config configs/default.toml [--host H] [--port N] [--admin-token T]
 
 Bad input ends with one line on stderr and exit code 2.
 """
@@ -10,7 +11,10 @@ Bad input ends with one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -186,6 +190,107 @@ def _load_instruments(path: Path) -> dict[str, Instrument]:
 
 
 # ---------------------------------------------------------------------------------------------
+# paperex serve
+# ---------------------------------------------------------------------------------------------
+
+_SERVE = "paperex serve"
+
+ADMIN_TOKEN_VARIABLE = "PAPEREX_ADMIN_TOKEN"
+"""The environment variable an operator token may come from instead of --admin-token."""
+
+
+def add_serve_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Add `paperex serve`, the exchange server."""
+    parser = commands.add_parser(
+        "serve",
+        help="run the exchange server",
+        description=(
+            "Run the exchange and its JSON-RPC WebSocket API at ws://HOST:PORT/ws. "
+            f"The operator token may also come from ${ADMIN_TOKEN_VARIABLE}."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE", type=Path, required=True, help="config TOML")
+    parser.add_argument("--host", help="address to listen on (default: the config's)")
+    parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--data-dir", metavar="DIR", type=Path, help="where data is kept")
+    parser.add_argument("--admin-token", metavar="TOKEN", help="token for auth.admin")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="least severe log lines printed (default: info)",
+    )
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the config, apply the flags, and serve until interrupted."""
+    from exchange.runtime.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        raise UsageError(f"--config: {error}", _SERVE) from None
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError("--port: must be 0 to 65535", _SERVE)
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "admin_token": args.admin_token or os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
+    }
+    server = config.server.model_copy(
+        update={key: value for key, value in overrides.items() if value is not None}
+    )
+    configure_logging(args.log_level)
+    asyncio.run(_serve(config.model_copy(update={"server": server})))
+    return 0
+
+
+def configure_logging(level: str) -> None:
+    """Print structlog lines at level and above (the agents' requotes are debug lines)."""
+    import logging
+
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        )
+    )
+
+
+async def _serve(config: Any) -> None:
+    from aiohttp import web
+
+    from exchange.server import build_app, describe
+
+    app = build_app(config)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        print(f"paperex: listening on ws://{host}:{port}/ws", flush=True)
+        for name, keys in describe(app).items():
+            print(
+                f"paperex: demo account {name!r} (id {keys['account_id']}): "
+                f"api_key {keys['api_key']} api_secret {keys['api_secret']}",
+                flush=True,
+            )
+        if config.server.admin_token:
+            print("paperex: operator methods enabled (auth.admin)", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -195,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="paperex", description="paperex: a paper-trading exchange")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_liq_command(commands)
+    add_serve_command(commands)
     return parser
 
 

@@ -1,0 +1,219 @@
+"""What the API must show that the core does not keep: finished orders, fills, the ledger.
+
+The core forgets an order once it is finished and keeps no trade or money history; these
+read models are built from the events the sequencer publishes, in order, and bounded.
+Nothing here decides anything: it records what the core said.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from exchange.core.commands import Command, PlaceOrder
+from exchange.core.enums import (
+    LiquiditySide,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TriggerBy,
+)
+from exchange.core.events import (
+    Event,
+    LedgerEntry,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderTriggered,
+)
+
+FINISHED_ORDERS_KEPT = 1_000
+"""Finished orders remembered per account for order.get."""
+
+FILLS_KEPT = 1_000
+LEDGER_KEPT = 1_000
+TRADES_KEPT = 1_000
+
+
+@dataclass(slots=True)
+class OrderView:
+    """An order as its owner sees it, open or finished."""
+
+    order_id: int
+    account_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    price: int | None
+    trigger_price: int | None = None
+    trigger_by: TriggerBy = TriggerBy.LAST
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    close_position: bool = False
+    client_order_id: str | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled_qty: int = 0
+    filled_ticks_lots: int = 0
+    fee: int = 0
+    reason: str | None = None
+    liquidation: bool = False
+    created_ts: int = 0
+    updated_ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    event: OrderFilled
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    taker_side: Side
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One money movement of an account: kind, signed amount in atoms, symbol, seq, ts."""
+
+    seq: int
+    ts: int
+    kind: str
+    symbol: str | None
+    amount: int
+
+
+@dataclass(slots=True)
+class AccountHistory:
+    fills: deque[Fill] = field(default_factory=lambda: deque(maxlen=FILLS_KEPT))
+    ledger: deque[LedgerRow] = field(default_factory=lambda: deque(maxlen=LEDGER_KEPT))
+    finished: deque[int] = field(default_factory=deque)
+
+
+class History:
+    """Orders, fills, ledger rows and public trades, fed by `record(command, events)`."""
+
+    def __init__(self, symbols: list[str]) -> None:
+        self.orders: dict[int, OrderView] = {}
+        self.accounts: dict[int, AccountHistory] = {}
+        self.trades: dict[str, deque[Trade]] = {s: deque(maxlen=TRADES_KEPT) for s in symbols}
+
+    def account(self, account_id: int) -> AccountHistory:
+        history = self.accounts.get(account_id)
+        if history is None:
+            history = self.accounts[account_id] = AccountHistory()
+        return history
+
+    def record(self, command: Command, events: list[Event]) -> None:
+        ts = command.ts
+        for event in events:
+            kind = type(event)
+            if kind is OrderFilled:
+                self._filled(event, ts)  # type: ignore[arg-type]
+            elif kind is OrderAccepted:
+                self._accepted(event, command, ts)  # type: ignore[arg-type]
+            elif kind is OrderCanceled or kind is OrderExpired:
+                self._ended(event, ts)  # type: ignore[arg-type]
+            elif kind is OrderTriggered:
+                view = self.orders.get(event.order_id)  # type: ignore[union-attr]
+                if view is not None:
+                    view.status = OrderStatus.TRIGGERED
+                    view.updated_ts = ts
+            elif kind is OrderAmended:
+                self._amended(event, ts)  # type: ignore[arg-type]
+            elif kind is LedgerEntry:
+                entry: LedgerEntry = event  # type: ignore[assignment]
+                self.account(entry.account_id).ledger.append(
+                    LedgerRow(entry.seq, ts, entry.kind.value, entry.symbol, entry.amount)
+                )
+
+    def _accepted(self, event: OrderAccepted, command: Command, ts: int) -> None:
+        view = OrderView(
+            event.order_id,
+            event.account_id,
+            event.symbol,
+            event.side,
+            event.order_type,
+            event.qty,
+            event.price,
+            client_order_id=event.client_order_id,
+            created_ts=ts,
+            updated_ts=ts,
+        )
+        if (
+            isinstance(command, PlaceOrder)
+            and command.account_id == event.account_id
+            and command.client_order_id == event.client_order_id
+            and command.symbol == event.symbol
+        ):
+            view.trigger_price = command.trigger_price
+            view.trigger_by = command.trigger_by
+            view.time_in_force = command.time_in_force
+            view.reduce_only = command.reduce_only
+            view.close_position = command.close_position
+        else:
+            # Only the liquidation engine places orders the command did not ask for.
+            view.liquidation = True
+            view.time_in_force = TimeInForce.IOC
+            view.reduce_only = True
+        self.orders[event.order_id] = view
+
+    def _filled(self, event: OrderFilled, ts: int) -> None:
+        history = self.account(event.account_id)
+        history.fills.append(Fill(event, ts))
+        if event.fee:
+            history.ledger.append(LedgerRow(event.seq, ts, "fee", event.symbol, -event.fee))
+        if event.realized_pnl:
+            history.ledger.append(
+                LedgerRow(event.seq, ts, "realized_pnl", event.symbol, event.realized_pnl)
+            )
+        if event.liquidity_side is LiquiditySide.TAKER:
+            self.trades[event.symbol].append(
+                Trade(event.symbol, event.trade_id, event.last_px, event.last_qty, event.side, ts)
+            )
+        view = self.orders.get(event.order_id)
+        if view is None:
+            return
+        view.filled_qty += event.last_qty
+        view.filled_ticks_lots += event.last_px * event.last_qty
+        view.fee += event.fee
+        view.updated_ts = ts
+        if event.leaves_qty == 0:
+            view.status = OrderStatus.FILLED
+            self._finish(view)
+        else:
+            view.status = OrderStatus.PARTIALLY_FILLED
+
+    def _ended(self, event: OrderCanceled | OrderExpired, ts: int) -> None:
+        view = self.orders.get(event.order_id)
+        if view is None:
+            return
+        view.status = (
+            OrderStatus.CANCELED if isinstance(event, OrderCanceled) else OrderStatus.EXPIRED
+        )
+        view.reason = event.reason.value
+        view.updated_ts = ts
+        self._finish(view)
+
+    def _amended(self, event: OrderAmended, ts: int) -> None:
+        view = self.orders.get(event.order_id)
+        if view is None:
+            return
+        view.price = event.price
+        view.qty = event.qty
+        view.updated_ts = ts
+
+    def _finish(self, view: OrderView) -> None:
+        finished = self.account(view.account_id).finished
+        finished.append(view.order_id)
+        if len(finished) > FINISHED_ORDERS_KEPT:
+            self.orders.pop(finished.popleft(), None)

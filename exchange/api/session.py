@@ -1,0 +1,46 @@
+"""One WebSocket connection's state: who it is, what it subscribed to, its stream seqs."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from exchange.api.jsonrpc import stream_message
+from exchange.api.ratelimit import RateLimiter
+
+
+class Outbox(Protocol):
+    """The connection's writer (runtime fan-out): it only enqueues, never awaits."""
+
+    def send_private(self, message: str) -> None: ...
+
+    def send_market(self, channel_key: str, message: str) -> None: ...
+
+
+class Session:
+    """A connection as the API sees it: identity, rights, subscriptions, stream seqs."""
+
+    __slots__ = ("account_id", "admin", "channels", "limiter", "outbox")
+
+    def __init__(self, outbox: Outbox, limiter: RateLimiter) -> None:
+        self.outbox = outbox
+        self.limiter = limiter
+        self.account_id: int | None = None
+        self.admin = False
+        # channel -> seq of the last notification sent on it.
+        self.channels: dict[str, int] = {}
+
+    def reply(self, message: str) -> None:
+        self.outbox.send_private(message)
+
+    def push(self, channel: str, data_json: str, *, conflate: bool = False) -> None:
+        """Send a notification on a subscribed channel with its next seq."""
+        seq = self.channels.get(channel)
+        if seq is None:
+            return
+        seq += 1
+        self.channels[channel] = seq
+        message = stream_message(channel, seq, data_json)
+        if conflate:
+            self.outbox.send_market(channel, message)
+        else:
+            self.outbox.send_private(message)

@@ -1,0 +1,1 @@
+"""The async shell around the pure core: sequencer, clock, feed, agents, funding, fan-out."""

@@ -1,0 +1,233 @@
+"""The sequencer: the one task that owns the exchange.
+
+Every state change goes through `submit`. The sequencer stamps the command with the next seq
+and a never-decreasing ts, applies it, and hands the outcome to its listeners (publishers).
+Commands are taken in batches, one batch per event-loop turn: the batch is applied, then
+written to the journal in one call, and only then are listeners told and submitters woken.
+So nothing is acknowledged or published before it is journalled, and durability costs one
+write per turn rather than one per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from exchange.core.commands import Command
+from exchange.core.events import Event
+from exchange.core.exchange import Exchange
+from exchange.runtime.clock import Clock
+
+log = structlog.get_logger("paperex.sequencer")
+
+MakeCommand = Callable[[int, int], Command]
+"""Build a command from its (seq, ts); called by the sequencer just before it is applied."""
+
+Listener = Callable[[Command, list[Event]], None]
+"""Told of each applied command and its events, in seq order; it must only enqueue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A sequenced command and the events it caused."""
+
+    command: Command
+    events: list[Event]
+
+
+class Journal(Protocol):
+    """Durable storage for sequenced commands (written before results are acknowledged)."""
+
+    def write(self, commands: Sequence[Command]) -> None: ...
+
+
+class SequencerStoppedError(RuntimeError):
+    """The sequencer is not accepting commands any more."""
+
+
+class JournalError(RuntimeError):
+    """The journal could not store a batch; its commands were applied but not acknowledged."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    make: MakeCommand
+    future: asyncio.Future[Result]
+
+
+class Sequencer:
+    """Own the exchange: stamp, apply, journal and publish commands one at a time."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        clock: Clock,
+        *,
+        journal: Journal | None = None,
+        max_batch: int = 4096,
+    ) -> None:
+        self.exchange = exchange
+        self.clock = clock
+        self.journal = journal
+        self.max_batch = max_batch
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._failed = False
+
+    # ------------------------------------------------------------------ submitting
+
+    @property
+    def last_seq(self) -> int:
+        """Return the seq of the last applied command."""
+        return self.exchange.last_seq
+
+    def enqueue(self, make: MakeCommand) -> asyncio.Future[Result]:
+        """Queue a command now and return the future of its result.
+
+        Unlike `submit`, the command takes its place in the queue before this returns, so
+        commands enqueued one after another are sequenced in that order.
+        """
+        if self._stopping or self._failed:
+            raise SequencerStoppedError("the sequencer has stopped")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(make, future))
+        self._wakeup.set()
+        return future
+
+    def enqueue_many(self, makes: Sequence[MakeCommand]) -> list[asyncio.Future[Result]]:
+        """Queue several commands so that they get consecutive seqs, in the order given."""
+        return [self.enqueue(make) for make in makes]
+
+    async def submit(self, make: MakeCommand) -> Result:
+        """Sequence one command and return it with its events once it is journalled."""
+        return await self.enqueue(make)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call listener after every applied command; return a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def is_running(self) -> bool:
+        """Return whether the sequencer task is alive."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the sequencer task on the running loop."""
+        if self._task is not None:
+            raise RuntimeError("the sequencer was started already")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+
+    async def stop(self) -> None:
+        """Apply what is already queued, then stop; later submits raise SequencerStoppedError."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        self._fail_pending(SequencerStoppedError("the sequencer has stopped"))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Sequencer]:
+        """Run the sequencer for the duration of the block."""
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def _run(self) -> None:
+        log.info("sequencer_started", last_seq=self.exchange.last_seq)
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    break
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                self._process_batch()
+            except JournalError:
+                # The exchange is now ahead of its journal: acknowledging anything more
+                # would promise durability we cannot give.
+                self._failed = True
+                self._fail_pending(SequencerStoppedError("the journal failed"))
+                break
+            # Let submitters and I/O run between batches even under a constant stream.
+            await asyncio.sleep(0)
+        log.info("sequencer_stopped", last_seq=self.exchange.last_seq)
+
+    # ------------------------------------------------------------------ one batch
+
+    def _process_batch(self) -> None:
+        exchange = self.exchange
+        pending = self._pending
+        count = min(len(pending), self.max_batch)
+        # One clock read per batch: a batch is one instant of the exchange's time.
+        now = self.clock.now_ms()
+        applied: list[tuple[_Pending, Command, list[Event] | BaseException]] = []
+        journalled: list[Command] = []
+        for _ in range(count):
+            item = pending.popleft()
+            if item.future.done():
+                # Cancelled before its turn: it was never sequenced.
+                continue
+            seq = exchange.last_seq + 1
+            ts = max(exchange.last_ts, now)
+            try:
+                command = item.make(seq, ts)
+            except Exception as error:
+                item.future.set_exception(error)
+                continue
+            outcome: list[Event] | BaseException
+            try:
+                outcome = exchange.apply(command)
+            except Exception as error:
+                log.exception("apply_failed", seq=seq, command=type(command).__name__)
+                outcome = error
+            # A command that got as far as taking its seq may have changed state, so it is
+            # journalled even if apply raised: replay then reproduces the same state.
+            if exchange.last_seq == command.seq:
+                journalled.append(command)
+            applied.append((item, command, outcome))
+        if journalled and self.journal is not None:
+            try:
+                self.journal.write(journalled)
+            except Exception as error:
+                log.exception("journal_write_failed", first_seq=journalled[0].seq)
+                for item, _, _ in applied:
+                    item.future.set_exception(JournalError(str(error)))
+                raise JournalError(str(error)) from error
+        listeners = self._listeners
+        for item, command, outcome in applied:
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+                continue
+            for listener in listeners:
+                try:
+                    listener(command, outcome)
+                except Exception:
+                    log.exception("listener_failed", seq=command.seq)
+            if not item.future.done():
+                item.future.set_result(Result(command, outcome))
+
+    def _fail_pending(self, error: Exception) -> None:
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.done():
+                item.future.set_exception(error)
