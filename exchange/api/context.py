@@ -12,8 +12,9 @@ from exchange.api.history import History
 from exchange.core.codes import RejectCode
 from exchange.core.commands import Command
 from exchange.core.events import Event
-from exchange.core.exchange import Exchange, Market
+from exchange.core.exchange import Exchange
 from exchange.core.instruments import Instrument
+from exchange.core.market import Market
 from exchange.core.numbers import format_rate
 
 if TYPE_CHECKING:

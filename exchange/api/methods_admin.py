@@ -23,7 +23,7 @@ from exchange.core.codes import RejectCode
 from exchange.core.commands import CreateAccount, Deposit, SetTradingStatus, Withdraw
 from exchange.core.enums import MarginMode
 from exchange.core.events import AccountCreated, CommandRejected
-from exchange.core.exchange import InvariantError
+from exchange.core.integrity import InvariantError
 from exchange.core.ledger import SystemAccount
 from exchange.core.risk import account_risk
 

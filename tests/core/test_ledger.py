@@ -22,7 +22,7 @@ from exchange.core.events import (
     OrderFilled,
     PositionChanged,
 )
-from exchange.core.exchange import InvariantError
+from exchange.core.integrity import InvariantError
 from exchange.core.ledger import SystemAccount
 from exchange.core.numbers import ATOMS_PER_UNIT, atoms, format_atoms
 from tests.core.builders import Scenario, first, lots, of_kind, rejection
