@@ -75,7 +75,7 @@ from exchange.core.market import Market
 from exchange.core.numbers import RATE_SCALE
 from exchange.core.orders import Order
 from exchange.core.risk_index import RiskIndex
-from exchange.core.triggers import would_fire
+from exchange.core.validation import check_amend, check_new_order
 
 # Enum members the matching path reads often. In CPython 3.11 `Enum.MEMBER` costs about
 # 80 ns through the metaclass; a module global costs 10.
@@ -98,11 +98,6 @@ _MAX_MARGIN_PASSES = 16
 
 DEFAULT_SELF_TRADE_PREVENTION = SelfTradePrevention.EXPIRE_MAKER
 """A self-trade cancels the older resting order and lets the new one trade on."""
-
-_CLIENT_ORDER_ID_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-"
-)
-_CLIENT_ORDER_ID_MAX = 36
 
 
 class SequenceError(ValueError):
@@ -216,7 +211,7 @@ class Exchange:
         if market.halted:
             self._reject_order(command, RejectCode.SYMBOL_HALTED, f"{command.symbol} is halted")
             return
-        problem = self._check_new_order(command, account, market)
+        problem = check_new_order(command, account, market, self.ledger)
         if problem is not None:
             self._reject_order(command, *problem)
             return
@@ -270,117 +265,6 @@ class Exchange:
         self._execute(order, account, market)
         if market.last_price != last_price:
             self._fire_triggers(market)
-
-    def _check_new_order(
-        self, command: PlaceOrder, account: Account, market: Market
-    ) -> tuple[RejectCode, str] | None:
-        """Return why a new order breaks an instrument or account rule, if it does."""
-        instrument = market.instrument
-        order_type = command.order_type
-        is_limit_type = order_type in _LIMIT_PRICE_TYPES
-        is_conditional = order_type in _CONDITIONAL_TYPES
-        qty = command.qty
-        if command.close_position:
-            if order_type not in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET):
-                return (
-                    RejectCode.CLOSE_POSITION_NOT_ALLOWED,
-                    "close_position is only for stop_market and take_profit_market orders",
-                )
-            if qty != 0:
-                return RejectCode.INVALID_QUANTITY, "a close_position order takes no qty"
-        else:
-            if qty <= 0:
-                return RejectCode.INVALID_QUANTITY, "qty must be positive"
-            if qty < instrument.min_qty:
-                return (
-                    RejectCode.QTY_BELOW_MINIMUM,
-                    f"qty is below the minimum {instrument.qty_text(instrument.min_qty)}",
-                )
-            maximum = instrument.max_qty if is_limit_type else instrument.max_market_qty
-            if qty > maximum:
-                return (
-                    RejectCode.QTY_ABOVE_MAXIMUM,
-                    f"qty is above the maximum {instrument.qty_text(maximum)}",
-                )
-        price = command.price
-        if is_limit_type:
-            if price is None:
-                return RejectCode.PRICE_REQUIRED, f"a {order_type.value} order needs a price"
-            if price <= 0:
-                return RejectCode.INVALID_PRICE, "price must be positive"
-        elif price is not None:
-            return RejectCode.PRICE_NOT_ALLOWED, f"a {order_type.value} order takes no price"
-        trigger_price = command.trigger_price
-        if is_conditional:
-            if trigger_price is None:
-                return (
-                    RejectCode.TRIGGER_PRICE_REQUIRED,
-                    f"a {order_type.value} order needs a trigger price",
-                )
-            if trigger_price <= 0:
-                return RejectCode.INVALID_PRICE, "trigger_price must be positive"
-        elif trigger_price is not None:
-            return (
-                RejectCode.TRIGGER_PRICE_NOT_ALLOWED,
-                f"a {order_type.value} order takes no trigger price",
-            )
-        time_in_force = command.time_in_force
-        if not is_limit_type and time_in_force is _POST_ONLY:
-            return RejectCode.INVALID_TIME_IN_FORCE, "a market order cannot be post-only"
-        client_order_id = command.client_order_id
-        if client_order_id is not None:
-            if not (
-                0 < len(client_order_id) <= _CLIENT_ORDER_ID_MAX
-                and _CLIENT_ORDER_ID_CHARS.issuperset(client_order_id)
-            ):
-                return (
-                    RejectCode.INVALID_CLIENT_ORDER_ID,
-                    "client_order_id must be 1 to 36 characters of a-z A-Z 0-9 . : / _ -",
-                )
-            if client_order_id in account.client_orders:
-                return (
-                    RejectCode.DUPLICATE_CLIENT_ORDER_ID,
-                    "client_order_id is already used by an open order",
-                )
-        open_here = account.open_orders.get(command.symbol)
-        if open_here is not None and len(open_here) >= instrument.max_open_orders:
-            return (
-                RejectCode.TOO_MANY_OPEN_ORDERS,
-                f"at most {instrument.max_open_orders} open orders per symbol",
-            )
-        band = market.price_band()
-        if is_limit_type and band is not None:
-            assert price is not None
-            if not band[0] <= price <= band[1]:
-                return (
-                    RejectCode.PRICE_OUTSIDE_BAND,
-                    f"price must be between {instrument.price_text(band[0])} and "
-                    f"{instrument.price_text(band[1])}",
-                )
-        reduce_only = command.reduce_only or command.close_position
-        if not reduce_only:
-            basis = price if is_limit_type else (trigger_price or market.reference_price())
-            if basis is not None and instrument.notional(basis, qty) < instrument.min_notional:
-                return (
-                    RejectCode.NOTIONAL_BELOW_MINIMUM,
-                    "order notional is below the instrument's minimum",
-                )
-        if is_conditional:
-            assert trigger_price is not None
-            watched = market.watched_price(command.trigger_by)
-            if watched is not None and would_fire(order_type, command.side, trigger_price, watched):
-                return RejectCode.WOULD_IMMEDIATELY_TRIGGER, "the order would trigger immediately"
-        else:
-            if reduce_only and not self.ledger.reducible_qty(
-                account, command.symbol, command.side.value
-            ):
-                return (
-                    RejectCode.REDUCE_ONLY_REJECTED,
-                    "a reduce-only order must reduce an open position",
-                )
-            if time_in_force is _POST_ONLY and market.book.crosses(command.side, price):
-                return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take liquidity"
-        return None
 
     @staticmethod
     def _hold_reference(market: Market, order: Order) -> int | None:
@@ -719,7 +603,7 @@ class Exchange:
         if order is None:
             return
         account = self.ledger.accounts[order.account_id]
-        problem = self._check_amend(command, order)
+        problem = check_amend(command, order, self.markets[order.symbol])
         if problem is not None:
             self._reject_command(command.account_id, *problem)
             return
@@ -760,40 +644,6 @@ class Exchange:
         self._execute(order, account, market)
         if market.last_price != last_price:
             self._fire_triggers(market)
-
-    def _check_amend(self, command: AmendOrder, order: Order) -> tuple[RejectCode, str] | None:
-        if not order.resting:
-            return RejectCode.ORDER_NOT_AMENDABLE, "only a resting limit order can be amended"
-        market = self.markets[order.symbol]
-        if market.halted:
-            return RejectCode.SYMBOL_HALTED, f"{order.symbol} is halted"
-        instrument = market.instrument
-        price = order.price if command.price is None else command.price
-        qty = order.qty if command.qty is None else command.qty
-        assert price is not None
-        if price == order.price and qty == order.qty:
-            return RejectCode.AMEND_NO_CHANGE, "the amend changes nothing"
-        if price <= 0:
-            return RejectCode.INVALID_PRICE, "price must be positive"
-        if qty <= order.filled_qty:
-            return RejectCode.INVALID_QUANTITY, "qty must stay above the filled quantity"
-        if qty < instrument.min_qty:
-            return RejectCode.QTY_BELOW_MINIMUM, "qty is below the instrument's minimum"
-        if qty > instrument.max_qty:
-            return RejectCode.QTY_ABOVE_MAXIMUM, "qty is above the instrument's maximum"
-        if price != order.price:
-            band = market.price_band()
-            if band is not None:
-                low, high = band
-                if not low <= price <= high:
-                    return RejectCode.PRICE_OUTSIDE_BAND, "price is outside the band around mark"
-            if order.time_in_force is TimeInForce.POST_ONLY:
-                opposite_best = market.book.opposite(order.side).best
-                if opposite_best is not None and (
-                    opposite_best <= price if order.side is Side.BUY else opposite_best >= price
-                ):
-                    return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take"
-        return None
 
     def _emit_amended(self, order: Order, *, priority_kept: bool) -> None:
         assert order.price is not None
