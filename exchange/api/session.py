@@ -15,6 +15,8 @@ class Outbox(Protocol):
 
     def send_market(self, channel_key: str, message: str) -> None: ...
 
+    def market_waiting(self, channel_key: str) -> bool: ...
+
 
 class Session:
     """A connection as the API sees it: identity, rights, subscriptions, stream seqs."""

@@ -155,17 +155,31 @@ class Publisher:
 
     def _book(self, event: BookUpdated) -> None:
         channel = f"book.{event.symbol}"
-        if not self.channels.get(channel):
+        sessions = self.channels.get(channel)
+        if not sessions:
             return
         instrument = self.context.instrument(event.symbol)
-        data = {
-            "type": "delta",
-            "symbol": event.symbol,
-            "update_id": event.update_id,
-            "bids": render.levels(instrument, event.bids),
-            "asks": render.levels(instrument, event.asks),
-        }
-        self._market(channel, dumps(data), conflate=True)
+        delta = dumps(
+            {
+                "type": "delta",
+                "symbol": event.symbol,
+                "update_id": event.update_id,
+                "bids": render.levels(instrument, event.bids),
+                "asks": render.levels(instrument, event.asks),
+            }
+        )
+        snapshot: str | None = None
+        for session in sessions:
+            if session.outbox.market_waiting(channel):
+                # Deltas cannot be merged into the one still queued, and dropping one would
+                # break the chain: replace it with the whole book as it is now. Later deltas
+                # of the same batch carry update ids the snapshot already includes.
+                if snapshot is None:
+                    depth = self.context.exchange.depth(event.symbol)
+                    snapshot = dumps({"type": "snapshot", **render.book(instrument, depth)})
+                session.push(channel, snapshot, conflate=True)
+            else:
+                session.push(channel, delta, conflate=True)
 
     def _fill(self, event: OrderFilled, ts: int) -> None:
         instrument = self.context.instrument(event.symbol)

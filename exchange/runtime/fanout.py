@@ -90,6 +90,10 @@ class Connection:
         self._outbox.append(_Entry(None, message))
         self._ready.set()
 
+    def market_waiting(self, channel_key: str) -> bool:
+        """Tell whether a market message for this key is still queued, unsent."""
+        return channel_key in self._waiting_market
+
     def send_market(self, channel_key: str, message: str) -> None:
         """Queue market data, replacing a message for the same key that still waits."""
         if self._closed:

@@ -1,0 +1,938 @@
+#!/usr/bin/env python3
+"""Benchmark the WebSocket API end to end: a real server process and real loopback sockets.
+
+The server runs as its own process (`python -m exchange.cli serve`, as `paperex serve` does)
+on configs/manual.toml with the per-connection rate limit raised (200 requests/s would cap 10
+connections at 2,000/s) and an operator token so the benchmark can open accounts. Client and
+server share this machine's cores. The clients speak raw JSON-RPC over aiohttp WebSockets:
+
+- Order round trips: 10 logged-in connections, each keeping a window of requests in flight;
+  every request is an `order.place` of a GTC limit order 4% from the mark (it rests, far from
+  the touch) or the `order.cancel` of it, so the book does not grow. A round trip is one order
+  request answered; the rate is counted over a fixed wall-clock span after a warm-up.
+- Round-trip latency: the same place/cancel requests sent open loop at 5,000 a second over
+  the 10 connections, each timed from the moment it was due to be sent to its reply.
+- Deliveries: 100, then 1,000 unauthenticated connections subscribed to trades.BTCUSDT while
+  a driver's market orders trade against one large resting order each side (one trade each).
+  Every stream message any subscriber receives is one delivery. The driver holds back when
+  subscribers lag more than a few hundred trades, so no outbox reaches the server's limit;
+  at the end every subscriber must have seen every trade since it subscribed, without gaps.
+
+The last line printed is one JSON object: order_round_trips_per_s, rtt_p50_ms, rtt_p99_ms,
+deliveries_per_s_100, deliveries_per_s_1000, then extra figures. A benchmark, not a test.
+
+    .venv/bin/python scripts/bench_ws.py [--quick] [--rate N] [--profile FILE] [--only HALF]
+
+With --profile the server runs under cProfile (which slows it down) and the top of the
+profile is printed after the figures; --only orders|deliveries runs one half, so that a
+profile shows one workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import pstats
+import re
+import resource
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "manual.toml"
+SYMBOL = "BTCUSDT"
+
+BENCH_RATE_LIMIT = 1_000_000
+"""Requests a second per connection in the benchmark's copy of the config."""
+
+CONNECTIONS = 10
+WINDOW = 32
+"""Requests each connection keeps in flight in the throughput run."""
+LATENCY_RATE = 5_000
+"""Order requests a second in the open-loop latency run."""
+SUBSCRIBERS = (100, 1_000)
+DELIVERY_KEYS = ("deliveries_per_s_100", "deliveries_per_s_1000")
+ORDER_QTY = "0.002"
+"""The smallest BTCUSDT order over the 100 USDT minimum notional at these prices."""
+BUY_PRICE = "57600.0"
+SELL_PRICE = "62400.0"
+"""Resting prices 4% from the 60,000 mark of configs/manual.toml: inside the 5% price band,
+far from the market maker's ladder."""
+DRIVER_MAKER_QTY = "100"
+DRIVER_BID = "59997.0"
+DRIVER_ASK = "60003.0"
+"""The driver's resting orders sit inside the market maker's best bid and ask (1 bp away)."""
+DRIVER_WORKERS = 4
+MAX_LAG_TRADES = 256
+"""Trades a subscriber may fall behind before the driver waits; the outbox limit is 4,096."""
+DEPOSIT = "10000000"
+
+GOAL_ROUND_TRIPS_PER_S = 30_000
+GOAL_RTT_P99_MS = 5.0
+GOAL_DELIVERIES_PER_S_1000 = 150_000
+
+REQUEST_TIMEOUT = 30.0
+CONNECT_CONCURRENCY = 100
+PROFILE_TOP = 30
+
+
+@dataclass(frozen=True)
+class Durations:
+    warmup: float
+    throughput: float
+    scaling: float
+    latency: float
+    deliveries: float
+
+
+QUICK = Durations(warmup=0.5, throughput=3.0, scaling=1.0, latency=3.0, deliveries=3.0)
+FULL = Durations(warmup=1.0, throughput=10.0, scaling=3.0, latency=10.0, deliveries=10.0)
+
+
+# ---------------------------------------------------------------------- the server process
+
+
+def write_config(directory: Path, rate_limit: int) -> Path:
+    """Copy configs/manual.toml with the rate limit raised and paths made absolute."""
+    text = CONFIG.read_text()
+    replacements = {
+        r"^instruments_file\s*=.*$": "instruments_file = "
+        + json.dumps(str(CONFIG.parent / "instruments.toml")),
+        r"^data_dir\s*=.*$": f"data_dir = {json.dumps(str(directory / 'data'))}",
+        r"^rate_limit_per_s\s*=.*$": f"rate_limit_per_s = {rate_limit}",
+    }
+    for pattern, line in replacements.items():
+        text, count = re.subn(pattern, line, text, count=1, flags=re.MULTILINE)
+        if count != 1:
+            raise SystemExit(f"{CONFIG} has no line matching {pattern!r}")
+    path = directory / "bench.toml"
+    path.write_text(text)
+    return path
+
+
+class ServerProcess:
+    """`paperex serve` in a child process, its URL, and its CPU time from /proc."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, token: str) -> None:
+        self.process = process
+        self.url = url
+        self.token = token
+        self.output: deque[str] = deque(maxlen=40)
+        self._drain = asyncio.get_running_loop().create_task(self._read_output())
+
+    @classmethod
+    async def start(cls, config: Path, profile: Path | None) -> ServerProcess:
+        token = secrets.token_hex(16)
+        python = ROOT / ".venv" / "bin" / "python"
+        command = [str(python if python.exists() else sys.executable)]
+        if profile is not None:
+            command += ["-m", "cProfile", "-o", str(profile)]
+        command += ["-m", "exchange.cli", "serve", "--config", str(config), "--port", "0"]
+        command += ["--admin-token", token, "--log-level", "warning"]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        seen: list[str] = []
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    raw = await process.stdout.readline()
+                    if not raw:
+                        raise SystemExit("the server exited:\n" + "".join(seen))
+                    line = raw.decode(errors="replace")
+                    seen.append(line)
+                    found = re.search(r"listening on (ws://\S+)", line)
+                    if found:
+                        return cls(process, found.group(1), token)
+        except TimeoutError:
+            process.kill()
+            raise SystemExit("the server did not start in 30 s:\n" + "".join(seen)) from None
+
+    async def _read_output(self) -> None:
+        stream = self.process.stdout
+        assert stream is not None
+        while raw := await stream.readline():
+            self.output.append(raw.decode(errors="replace").rstrip())
+
+    def cpu_seconds(self) -> float:
+        """Return the server's user plus system CPU time so far."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # Fields 14 and 15 of stat (utime, stime), counted after the command name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def stop(self) -> int | None:
+        """Ask the server to stop (SIGTERM), kill it if it takes over 15 s; return its code."""
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._drain, 5)
+        return self.process.returncode
+
+
+@dataclass(frozen=True)
+class CpuShares:
+    """CPU time over a span as shares of one core: server, client, and everything else."""
+
+    server: float
+    client: float
+    other: float
+
+    def text(self) -> str:
+        return (
+            f"cpu: server {self.server:.0%}, client {self.client:.0%}, "
+            f"other processes {self.other:.0%} of one core"
+        )
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "server": round(self.server, 2),
+            "client": round(self.client, 2),
+            "other": round(self.other, 2),
+        }
+
+
+def machine_busy_seconds() -> float:
+    """Return the CPU time all cores have spent busy since boot (from /proc/stat)."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Server, client and other CPU time over a span, as shares of one core."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self._wall = time.perf_counter()
+        self._server = server.cpu_seconds()
+        self._client = time.process_time()
+        self._machine = machine_busy_seconds()
+
+    def shares(self) -> CpuShares:
+        wall = time.perf_counter() - self._wall
+        server = (self.server.cpu_seconds() - self._server) / wall
+        client = (time.process_time() - self._client) / wall
+        machine = (machine_busy_seconds() - self._machine) / wall
+        return CpuShares(server, client, max(0.0, machine - server - client))
+
+
+# ---------------------------------------------------------------------- a raw JSON-RPC client
+
+
+ReplyHandler = Callable[[dict[str, Any], float], Awaitable[None] | None]
+"""Told of a reply and when it was read; what it returns (the next send) the reader awaits."""
+
+
+class RpcError(Exception):
+    pass
+
+
+class RpcClient:
+    """Requests by id over one WebSocket; each reply goes to the handler registered for it."""
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        self.socket = socket
+        self.pending: dict[int, ReplyHandler] = {}
+        self._ids = itertools.count(1)
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        loads, clock, pending = json.loads, time.perf_counter, self.pending
+        async for message in self.socket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            now = clock()
+            data = loads(message.data)
+            handler = pending.pop(data.get("id"), None)
+            if handler is not None:
+                follow_up = handler(data, now)
+                if follow_up is not None:
+                    await follow_up
+
+    async def send(self, method: str, params: dict[str, Any], handler: ReplyHandler) -> None:
+        request_id = next(self._ids)
+        self.pending[request_id] = handler
+        text = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        await self.socket.send_str(text)
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Send a request and return its result, or raise RpcError with the error."""
+        future, handler = reply_future()
+        await self.send(method, params or {}, handler)
+        reply = await asyncio.wait_for(future, REQUEST_TIMEOUT)
+        if "error" in reply:
+            raise RpcError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    async def close(self) -> None:
+        await self.socket.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+async def bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
+    """Run calls concurrently, at most limit at a time, and return their results in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def run(call: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(run(call) for call in calls))
+
+
+@dataclass
+class Bench:
+    """The server, one HTTP session, the operator connection and every client opened."""
+
+    server: ServerProcess
+    session: aiohttp.ClientSession
+    admin: RpcClient | None = None
+    clients: list[RpcClient] = field(default_factory=list)
+
+    async def connect(self) -> RpcClient:
+        socket = await self.session.ws_connect(self.server.url, max_msg_size=8 * 1024 * 1024)
+        client = RpcClient(socket)
+        self.clients.append(client)
+        return client
+
+    async def operator(self) -> RpcClient:
+        if self.admin is None:
+            self.admin = await self.connect()
+            await self.admin.call("auth.admin", {"token": self.server.token})
+        return self.admin
+
+    async def trader(self, name: str) -> RpcClient:
+        """Open an account with a large deposit and a connection logged in to it."""
+        admin = await self.operator()
+        keys = await admin.call("admin.create_account", {"name": name, "deposit": DEPOSIT})
+        client = await self.connect()
+        timestamp = int(time.time() * 1000)
+        payload = f"{timestamp}.{keys['api_key']}".encode()
+        signature = hmac.new(keys["api_secret"].encode(), payload, hashlib.sha256).hexdigest()
+        await client.call(
+            "auth.login",
+            {"api_key": keys["api_key"], "timestamp": timestamp, "signature": signature},
+        )
+        return client
+
+    async def traders(self, prefix: str, count: int) -> list[RpcClient]:
+        calls = [lambda index=index: self.trader(f"{prefix}-{index}") for index in range(count)]
+        return await bounded(calls, CONNECT_CONCURRENCY)
+
+    async def close(self) -> None:
+        await bounded([client.close for client in self.clients], CONNECT_CONCURRENCY)
+
+
+def place_params(side: str) -> dict[str, Any]:
+    price = BUY_PRICE if side == "buy" else SELL_PRICE
+    return {"symbol": SYMBOL, "side": side, "type": "limit", "qty": ORDER_QTY, "price": price}
+
+
+def percentile_ms(ordered: Sequence[float], share: float) -> float:
+    """Return the nearest-rank percentile of sorted seconds, in milliseconds."""
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))
+    return round(ordered[index] * 1_000, 3)
+
+
+# ---------------------------------------------------------------------- order round trips
+
+
+@dataclass
+class Counts:
+    done: int = 0
+    places: int = 0
+    errors: int = 0
+    first_error: str | None = None
+
+    def error(self, reply: dict[str, Any]) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = json.dumps(reply.get("error"))[:200]
+
+
+def reply_future() -> tuple[asyncio.Future[dict[str, Any]], ReplyHandler]:
+    """Return a future for a reply and the handler that resolves it."""
+    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    def resolve(data: dict[str, Any], _: float) -> None:
+        if not future.done():
+            future.set_result(data)
+
+    return future, resolve
+
+
+class PlaceCancelChains:
+    """Keep chains of place, cancel, place... going on one connection, driven by its reader.
+
+    Each reply's handler sends the chain's next request from the connection's reader task,
+    so a round trip costs the client no task switch and no timer.
+    """
+
+    def __init__(self, client: RpcClient, counts: Counts) -> None:
+        self.client = client
+        self.counts = counts
+        self.running = True
+        self.active = 0
+        self.finished = asyncio.Event()
+
+    async def start(self, chains: int) -> None:
+        for chain in range(chains):
+            self.active += 1
+            await self._place(("buy", "sell")[chain % 2])
+
+    def _place(self, side: str) -> Awaitable[None]:
+        counts = self.counts
+
+        def on_place(data: dict[str, Any], _: float) -> Awaitable[None] | None:
+            counts.done += 1
+            counts.places += 1
+            if "error" in data:
+                counts.error(data)
+                return self._next(side)
+            return self.client.send(
+                "order.cancel", {"order_id": data["result"]["order_id"]}, on_cancel
+            )
+
+        def on_cancel(data: dict[str, Any], _: float) -> Awaitable[None] | None:
+            counts.done += 1
+            if "error" in data:
+                counts.error(data)
+            return self._next(side)
+
+        return self.client.send("order.place", place_params(side), on_place)
+
+    def _next(self, side: str) -> Awaitable[None] | None:
+        if self.running:
+            return self._place(side)
+        self.active -= 1
+        if self.active == 0:
+            self.finished.set()
+        return None
+
+
+@dataclass
+class Throughput:
+    round_trips_per_s: float
+    places_per_s: float
+    errors: int
+    first_error: str | None
+    cpu: CpuShares
+
+
+async def measure_throughput(
+    bench: Bench, clients: Sequence[RpcClient], window: int, warmup: float, seconds: float
+) -> Throughput:
+    """Run window place/cancel loops per connection; count replies over a fixed span."""
+    if window > 100:
+        raise SystemExit("a window over 100 could pass the 200 open orders of one account")
+    counts = Counts()
+    connections = [PlaceCancelChains(client, counts) for client in clients]
+    for connection in connections:
+        await connection.start(window)
+    await asyncio.sleep(warmup)
+    meter = CpuMeter(bench.server)
+    start_time, start_done, start_places = time.perf_counter(), counts.done, counts.places
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - start_time
+    done, places = counts.done - start_done, counts.places - start_places
+    cpu = meter.shares()
+    for connection in connections:
+        connection.running = False
+    for connection in connections:
+        await asyncio.wait_for(connection.finished.wait(), REQUEST_TIMEOUT)
+    return Throughput(
+        round_trips_per_s=done / elapsed,
+        places_per_s=places / elapsed,
+        errors=counts.errors,
+        first_error=counts.first_error,
+        cpu=cpu,
+    )
+
+
+# ---------------------------------------------------------------------- open-loop latency
+
+
+@dataclass
+class Latency:
+    sent: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    send_lag_p99_ms: float
+    errors: int
+    first_error: str | None
+    cpu: CpuShares
+
+
+async def measure_latency(
+    bench: Bench, clients: Sequence[RpcClient], rate: int, warmup: float, seconds: float
+) -> Latency:
+    """Send place/cancel requests at a fixed rate whatever the replies do; time each one.
+
+    Each request is timed from when it was due, so a stalled sender counts against the
+    latency (no coordinated omission). A connection cancels its oldest acknowledged order
+    when it has one, and places a new one otherwise, so the book stays small.
+    """
+    counts = Counts()
+    latencies: list[float] = []
+    send_lags: list[float] = []
+    acknowledged: list[deque[int]] = [deque() for _ in clients]
+    outstanding = 0
+    all_replied = asyncio.Event()
+    start = time.perf_counter() + 0.05
+    measured_from = start + warmup
+    end = measured_from + seconds
+
+    def on_reply(index: int, due: float, placing: bool) -> ReplyHandler:
+        def handle(data: dict[str, Any], now: float) -> None:
+            nonlocal outstanding
+            outstanding -= 1
+            if due >= measured_from:
+                latencies.append(now - due)
+            if "error" in data:
+                counts.error(data)
+            elif placing:
+                acknowledged[index].append(data["result"]["order_id"])
+            if outstanding == 0 and time.perf_counter() >= end:
+                all_replied.set()
+
+        return handle
+
+    meter: CpuMeter | None = None
+    clock = time.perf_counter
+    sent = 0
+    while True:
+        now = clock()
+        if meter is None and now >= measured_from:
+            meter = CpuMeter(bench.server)
+        if now >= end:
+            break
+        due_count = int((now - start) * rate) + 1 if now >= start else 0
+        while sent < due_count:
+            due = start + sent / rate
+            index = sent % len(clients)
+            client = clients[index]
+            waiting = acknowledged[index]
+            outstanding += 1
+            if waiting:
+                handler = on_reply(index, due, placing=False)
+                await client.send("order.cancel", {"order_id": waiting.popleft()}, handler)
+            else:
+                side = ("buy", "sell")[(sent // len(clients)) % 2]
+                await client.send("order.place", place_params(side), on_reply(index, due, True))
+            if due >= measured_from:
+                send_lags.append(clock() - due)
+            sent += 1
+        await asyncio.sleep(max(0.0, start + sent / rate - clock()))
+    assert meter is not None
+    cpu = meter.shares()
+    if outstanding:
+        await asyncio.wait_for(all_replied.wait(), REQUEST_TIMEOUT)
+    # Leave the book as it was: cancel what the run left resting.
+    for client in clients:
+        await client.call("order.cancel_all", {"symbol": SYMBOL})
+    latencies.sort()
+    send_lags.sort()
+    return Latency(
+        sent=sent,
+        rate=len(latencies) / seconds,
+        p50_ms=percentile_ms(latencies, 0.50),
+        p99_ms=percentile_ms(latencies, 0.99),
+        p999_ms=percentile_ms(latencies, 0.999),
+        max_ms=percentile_ms(latencies, 1.0),
+        send_lag_p99_ms=percentile_ms(send_lags, 0.99),
+        errors=counts.errors,
+        first_error=counts.first_error,
+        cpu=cpu,
+    )
+
+
+# ---------------------------------------------------------------------- market-data deliveries
+
+
+class Subscriber:
+    """A connection on trades.BTCUSDT that only counts what arrives (and keeps the last)."""
+
+    __slots__ = ("closed", "count", "last", "socket", "tally", "task")
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
+        self.socket = socket
+        self.tally = tally
+        self.count = 0
+        self.last = ""
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def subscribe(self) -> None:
+        request = {"jsonrpc": "2.0", "id": 1, "method": "subscribe"}
+        await self.socket.send_json({**request, "params": {"channels": [f"trades.{SYMBOL}"]}})
+        reply = await asyncio.wait_for(self.socket.receive(), REQUEST_TIMEOUT)
+        if reply.type is not aiohttp.WSMsgType.TEXT or "result" not in json.loads(reply.data):
+            raise SystemExit(f"subscribe failed: {reply.data!r}")
+        self.task = asyncio.create_task(self._count())
+
+    async def _count(self) -> None:
+        tally = self.tally
+        async for message in self.socket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            self.count += 1
+            self.last = message.data
+            tally.received += 1
+        self.closed = True
+
+    def check(self) -> tuple[int, int | None]:
+        """Return (seq gap, last trade id): seq must equal the messages counted."""
+        if not self.last:
+            return 0, None
+        params = json.loads(self.last)["params"]
+        return params["seq"] - self.count, params["data"]["trade_id"]
+
+
+@dataclass
+class Tally:
+    received: int = 0
+    trades: int = 0
+    last_trade_id: int | None = None
+
+
+@dataclass
+class Deliveries:
+    subscribers: int
+    per_s: float
+    trades_per_s: float
+    complete: bool
+    detail: str
+    cpu: CpuShares
+
+
+async def open_subscribers(bench: Bench, tally: Tally, count: int) -> list[Subscriber]:
+    async def open_one() -> Subscriber:
+        socket = await bench.session.ws_connect(bench.server.url)
+        subscriber = Subscriber(socket, tally)
+        await subscriber.subscribe()
+        return subscriber
+
+    return await bounded([open_one] * count, CONNECT_CONCURRENCY)
+
+
+async def setup_driver(bench: Bench) -> RpcClient:
+    """Rest a large bid and ask inside the market maker's quotes; return the taker."""
+    maker = await bench.trader("bench-driver-maker")
+    for side, price in (("buy", DRIVER_BID), ("sell", DRIVER_ASK)):
+        params = {"symbol": SYMBOL, "side": side, "type": "limit", "price": price}
+        await maker.call("order.place", {**params, "qty": DRIVER_MAKER_QTY})
+    return await bench.trader("bench-driver-taker")
+
+
+async def measure_deliveries(
+    bench: Bench,
+    taker: RpcClient,
+    subscribers: Sequence[Subscriber],
+    tally: Tally,
+    warmup: float,
+    seconds: float,
+) -> Deliveries:
+    """Trade while the subscribers count; wait until every trade reached every subscriber."""
+    count = len(subscribers)
+    base_trades = tally.trades
+    base_received = tally.received
+    stop = False
+    errors = Counts()
+
+    async def drive(worker: int) -> None:
+        sides = itertools.cycle(("buy", "sell") if worker % 2 == 0 else ("sell", "buy"))
+        while not stop:
+            # Hold back while subscribers lag: an outbox over its limit closes the socket.
+            expected = (tally.trades - base_trades) * count
+            if expected - (tally.received - base_received) > MAX_LAG_TRADES * count:
+                await asyncio.sleep(0.0005)
+                continue
+            params = {"symbol": SYMBOL, "side": next(sides), "type": "market", "qty": ORDER_QTY}
+            try:
+                result = await taker.call("order.place", params)
+            except RpcError as error:
+                errors.error({"error": str(error)})
+                continue
+            if result["filled_qty"] != ORDER_QTY:
+                errors.error({"error": f"a driver order was not filled: {result}"})
+                continue
+            tally.trades += 1
+
+    drivers = [asyncio.create_task(drive(worker)) for worker in range(DRIVER_WORKERS)]
+    await asyncio.sleep(warmup)
+    meter = CpuMeter(bench.server)
+    start_time, start_received, start_trades = time.perf_counter(), tally.received, tally.trades
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - start_time
+    received, trades = tally.received - start_received, tally.trades - start_trades
+    cpu = meter.shares()
+    stop = True
+    await asyncio.gather(*drivers)
+    trades_in_phase = tally.trades - base_trades
+    goal = base_received + trades_in_phase * count
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            while tally.received < goal:
+                await asyncio.sleep(0.01)
+
+    last_trade_ids = set()
+    gaps = closed = 0
+    for subscriber in subscribers:
+        gap, trade_id = subscriber.check()
+        gaps += gap != 0
+        closed += subscriber.closed
+        last_trade_ids.add(trade_id)
+    complete = (
+        tally.received == goal
+        and gaps == 0
+        and closed == 0
+        and len(last_trade_ids) == 1
+        and errors.errors == 0
+    )
+    detail = (
+        f"{trades_in_phase:,} trades, {tally.received - base_received:,} of "
+        f"{trades_in_phase * count:,} deliveries, {gaps} subscribers with seq gaps, "
+        f"{closed} closed, {len(last_trade_ids)} distinct last trade ids, "
+        f"{errors.errors} driver errors {errors.first_error or ''}"
+    ).strip()
+    return Deliveries(
+        subscribers=count,
+        per_s=received / elapsed,
+        trades_per_s=trades / elapsed,
+        complete=complete,
+        detail=detail,
+        cpu=cpu,
+    )
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def raise_open_file_limit(needed: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+async def order_figures(
+    bench: Bench, durations: Durations, rate: int
+) -> tuple[dict[str, Any], int]:
+    """Run the round-trip phases; return their figures and the errors seen."""
+    clients = await bench.traders("bench", CONNECTIONS)
+
+    # One connection's requests are served one after another: a window on one connection
+    # only hides the client's part of each round trip, while more connections overlap.
+    scaling: dict[str, int] = {}
+    for connections, window in ((1, 1), (1, WINDOW), (CONNECTIONS, 1)):
+        result = await measure_throughput(
+            bench, clients[:connections], window, durations.warmup, durations.scaling
+        )
+        scaling[f"{connections}x{window}"] = round(result.round_trips_per_s)
+        print(
+            f"{connections:>2} connection(s), window {window:>2}: "
+            f"{result.round_trips_per_s:>7,.0f} order round trips/s; " + result.cpu.text()
+        )
+
+    throughput = await measure_throughput(
+        bench, clients, WINDOW, durations.warmup, durations.throughput
+    )
+    server_us = throughput.cpu.server / throughput.round_trips_per_s * 1e6
+    print(
+        f"{CONNECTIONS} connections, window {WINDOW}: "
+        f"{throughput.round_trips_per_s:,.0f} order round trips/s "
+        f"({throughput.places_per_s:,.0f} places and as many cancels) over "
+        f"{durations.throughput:.0f} s, {throughput.errors} errors; "
+        + throughput.cpu.text()
+        + f"; server {server_us:.0f} us CPU per round trip"
+    )
+    if throughput.first_error:
+        print(f"  first error: {throughput.first_error}")
+
+    latency = await measure_latency(bench, clients, rate, durations.warmup, durations.latency)
+    print(
+        f"open loop at {rate:,} order requests/s over {CONNECTIONS} connections "
+        f"({latency.rate:,.0f}/s measured): round trip p50 {latency.p50_ms} ms, "
+        f"p99 {latency.p99_ms} ms, p99.9 {latency.p999_ms} ms, max {latency.max_ms} ms "
+        f"(send lag p99 {latency.send_lag_p99_ms} ms), {latency.errors} errors; "
+        + latency.cpu.text()
+    )
+    if latency.first_error:
+        print(f"  first error: {latency.first_error}")
+
+    figures = {
+        "order_round_trips_per_s": round(throughput.round_trips_per_s),
+        "rtt_p50_ms": latency.p50_ms,
+        "rtt_p99_ms": latency.p99_ms,
+        "order_places_per_s": round(throughput.places_per_s),
+        "round_trips_by_connections_x_window": scaling,
+        "server_us_per_round_trip": round(server_us, 1),
+        "rtt_p999_ms": latency.p999_ms,
+        "rtt_max_ms": latency.max_ms,
+        "latency_requests_per_s": rate,
+        "cpu_round_trips": throughput.cpu.figures(),
+        "cpu_latency": latency.cpu.figures(),
+    }
+    return figures, throughput.errors + latency.errors
+
+
+async def delivery_figures(bench: Bench, durations: Durations) -> dict[str, Any]:
+    """Run the market-data phases, 100 then 1,000 subscribers; return their figures."""
+    taker = await setup_driver(bench)
+    tally = Tally()
+    subscribers: list[Subscriber] = []
+    figures: dict[str, Any] = {}
+    complete = True
+    for count in SUBSCRIBERS:
+        opening = time.perf_counter()
+        subscribers += await open_subscribers(bench, tally, count - len(subscribers))
+        opened_in = time.perf_counter() - opening
+        result = await measure_deliveries(
+            bench, taker, subscribers, tally, durations.warmup, durations.deliveries
+        )
+        server_us = result.cpu.server / result.per_s * 1e6
+        print(
+            f"{count:>5} subscribers on trades.{SYMBOL} (opened in {opened_in:.1f} s): "
+            f"{result.per_s:,.0f} deliveries/s ({result.trades_per_s:,.0f} trades/s); "
+            + result.cpu.text()
+            + f"; server {server_us:.1f} us CPU per delivery"
+        )
+        print(f"  {'complete' if result.complete else 'INCOMPLETE'}: {result.detail}")
+        complete = complete and result.complete
+        figures[f"deliveries_per_s_{count}"] = round(result.per_s)
+        figures[f"trades_per_s_{count}"] = round(result.trades_per_s)
+        figures[f"server_us_per_delivery_{count}"] = round(server_us, 1)
+        figures[f"cpu_deliveries_{count}"] = result.cpu.figures()
+    for subscriber in subscribers:
+        await subscriber.socket.close()
+        if subscriber.task is not None:
+            await subscriber.task
+    figures["deliveries_complete"] = complete
+    return figures
+
+
+async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
+    durations = QUICK if args.quick else FULL
+    server = await ServerProcess.start(config, args.profile)
+    profiled = " (under cProfile)" if args.profile else ""
+    print(f"server pid {server.process.pid} at {server.url}{profiled}")
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    bench = Bench(server, session)
+    orders: dict[str, Any] = {}
+    deliveries: dict[str, Any] = {}
+    errors = 0
+    try:
+        if args.only in (None, "orders"):
+            orders, errors = await order_figures(bench, durations, args.rate)
+        if args.only in (None, "deliveries"):
+            deliveries = await delivery_figures(bench, durations)
+    finally:
+        await bench.close()
+        await session.close()
+        code = await server.stop()
+        print(f"server stopped (exit code {code})")
+        if code not in (0, None):
+            print("\n".join(server.output))
+    # The five headline figures first, then the rest.
+    figures = {key: orders[key] for key in list(orders)[:3]}
+    figures |= {key: deliveries[key] for key in DELIVERY_KEYS if key in deliveries}
+    figures |= orders | deliveries
+    figures["errors"] = errors
+    return figures
+
+
+def print_profile(path: Path) -> None:
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+    stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="short runs, under 60 s in all")
+    parser.add_argument("--rate", type=int, default=LATENCY_RATE, help="latency run requests/s")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=BENCH_RATE_LIMIT,
+        help=f"the server's per-connection requests/s (default {BENCH_RATE_LIMIT:,})",
+    )
+    parser.add_argument("--profile", type=Path, help="run the server under cProfile into FILE")
+    parser.add_argument(
+        "--only", choices=("orders", "deliveries"), help="run one half (to profile it alone)"
+    )
+    args = parser.parse_args(argv)
+
+    began = time.perf_counter()
+    load = os.getloadavg()[0]
+    files = raise_open_file_limit(4 * max(SUBSCRIBERS) + 256)
+    print(f"load average before: {load:.2f} on {os.cpu_count()} cpus; open-file limit {files:,}")
+    print(f"server config: {CONFIG.relative_to(ROOT)} with rate_limit_per_s = {args.rate_limit:,}")
+    directory = Path(tempfile.mkdtemp(prefix="bench_ws_"))
+    try:
+        figures = asyncio.run(run(args, write_config(directory, args.rate_limit)))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    goals = [
+        ("order round trips/s", "order_round_trips_per_s", GOAL_ROUND_TRIPS_PER_S, ">="),
+        ("round-trip p99 ms", "rtt_p99_ms", GOAL_RTT_P99_MS, "<"),
+        ("deliveries/s to 1,000", "deliveries_per_s_1000", GOAL_DELIVERIES_PER_S_1000, ">="),
+    ]
+    for name, key, goal, sense in goals:
+        if key in figures:
+            value = figures[key]
+            met = value >= goal if sense == ">=" else value < goal
+            print(f"goal {name} {sense} {goal:,}: {value:,} ({'met' if met else 'NOT met'})")
+    if args.profile:
+        print(f"\ncProfile of the server (slowed by the profiler), top {PROFILE_TOP}:")
+        print_profile(args.profile)
+    figures["load_average"] = round(load, 2)
+    figures["seconds"] = round(time.perf_counter() - began, 1)
+    figures["quick"] = args.quick
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
