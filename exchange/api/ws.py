@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -29,6 +31,9 @@ RECEIVE_LIMIT = 4 * 1024 * 1024
 larger ones make aiohttp close the connection (1009)."""
 
 CLOSE_POLICY_VIOLATION = 1008
+
+MAX_IN_FLIGHT = 64
+"""Requests one connection may have in progress at once; reading waits beyond that."""
 
 API_CONTEXT = web.AppKey("api_context", ApiContext)
 CONNECTIONS = web.AppKey("connections", set[Connection])
@@ -92,14 +97,31 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     connections = request.app[CONNECTIONS]
     connections.add(connection)
     session = Session(connection, RateLimiter(context.rate_limit_per_s, context.clock.now_ms()))
+    # Requests are pipelined: each runs as its own task, so a connection with many orders in
+    # flight fills the sequencer's batches. Tasks start in arrival order and every handler
+    # reaches the sequencer before its first await, so one connection's commands keep their
+    # order. The semaphore bounds what one connection can have in progress.
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def answer(text: str) -> None:
+        try:
+            await dispatch(context, session, text)
+        finally:
+            slots.release()
+
     try:
         async for message in socket:
             if message.type is WSMsgType.TEXT:
-                await dispatch(context, session, message.data)
+                text = message.data
             elif message.type is WSMsgType.BINARY:
-                await dispatch(context, session, message.data.decode("utf-8", "replace"))
+                text = message.data.decode("utf-8", "replace")
             else:
                 break
+            await slots.acquire()
+            task = asyncio.create_task(answer(text))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
             if connection.closed:
                 break
             if session.limiter.flooding:
@@ -108,6 +130,8 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
                 )
                 break
     finally:
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
         connections.discard(connection)
         context.streams.drop(session)
         await connection.close()
