@@ -4,6 +4,8 @@
     paperex liq --scenario account.json --json
     echo '{...}' | paperex liq --scenario -
     paperex serve --config configs/default.toml [--host H] [--port N] [--admin-token T]
+    paperex replay --data-dir DIR [--until-seq N] [--verify]
+    paperex export --data-dir DIR --out FILE
 
 Bad input ends with one line on stderr and exit code 2.
 """
@@ -29,6 +31,7 @@ DEFAULT_INSTRUMENTS = Path(__file__).resolve().parents[1] / "configs" / "instrum
 """The instruments file shipped with paperex."""
 
 USAGE_ERROR = 2
+FAILURE = 1
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -243,7 +246,15 @@ def run_serve(args: argparse.Namespace) -> int:
         update={key: value for key, value in overrides.items() if value is not None}
     )
     configure_logging(args.log_level)
-    asyncio.run(_serve(config.model_copy(update={"server": server})))
+    from exchange.runtime.journal import JournalCorruptError
+    from exchange.runtime.storage import StorageError
+
+    try:
+        asyncio.run(_serve(config.model_copy(update={"server": server})))
+    except (StorageError, JournalCorruptError) as error:
+        # Never serve a partial state: the operator decides (see docs/operations.md).
+        print(f"{_SERVE}: cannot start: {_one_line(str(error))}", file=sys.stderr)
+        return FAILURE
     return 0
 
 
@@ -291,6 +302,131 @@ async def _serve(config: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# paperex replay, paperex export
+# ---------------------------------------------------------------------------------------------
+
+_REPLAY = "paperex replay"
+_EXPORT = "paperex export"
+
+
+def add_replay_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Add `paperex replay`, which rebuilds the state from a data directory's journal."""
+    parser = commands.add_parser(
+        "replay",
+        help="rebuild the state from a journal and print its seq and state hash",
+        description=(
+            "Replay the journal of a data directory into a fresh exchange (no snapshot is "
+            "used) and print the final seq and state hash. With --verify, also check the "
+            "state hash recorded with every snapshot passed on the way."
+        ),
+    )
+    parser.add_argument("--data-dir", metavar="DIR", type=Path, required=True)
+    parser.add_argument("--until-seq", metavar="N", type=int, help="stop after seq N")
+    parser.add_argument("--verify", action="store_true", help="check every snapshot's hash")
+    parser.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Replay a journal; exit 1 if it is corrupt or a snapshot disagrees with it."""
+    from exchange.runtime.journal import JournalCorruptError
+    from exchange.runtime.snapshot import SnapshotStore
+    from exchange.runtime.storage import (
+        SNAPSHOT_DIR,
+        StorageError,
+        exchange_from_settings,
+        open_journal_read_only,
+    )
+
+    configure_logging("warning")
+    if args.until_seq is not None and args.until_seq < 0:
+        raise UsageError("--until-seq: must not be negative", _REPLAY)
+    try:
+        journal, settings = open_journal_read_only(args.data_dir)
+    except StorageError as error:
+        raise UsageError(f"--data-dir: {error}", _REPLAY) from None
+    snapshots = {}
+    if args.verify:
+        snapshots = {info.seq: info for info in SnapshotStore(args.data_dir / SNAPSHOT_DIR).list()}
+    exchange = exchange_from_settings(settings)
+    failures = 0
+    try:
+        for command in journal.read():
+            if args.until_seq is not None and command.seq > args.until_seq:
+                break
+            try:
+                exchange.apply(command)
+            except Exception as error:
+                if exchange.last_seq != command.seq:
+                    raise
+                print(f"seq {command.seq}: apply raised {error!r} (as when first applied)")
+            info = snapshots.get(command.seq)
+            if info is not None:
+                actual = exchange.state_hash()
+                verdict = "ok" if actual == info.state_hash else "MISMATCH"
+                failures += verdict != "ok"
+                print(f"snapshot seq {info.seq}: {verdict} {info.state_hash}")
+    except JournalCorruptError as error:
+        print(f"{_REPLAY}: error: {_one_line(str(error))}", file=sys.stderr)
+        return FAILURE
+    finally:
+        journal.close()
+    if journal.dropped_tail is not None:
+        print(f"dropped corrupt last record: seq {journal.dropped_tail}")
+    print(f"seq {exchange.last_seq}")
+    print(f"state_hash {exchange.state_hash()}")
+    return FAILURE if failures else 0
+
+
+def add_export_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Add `paperex export`, which writes a data directory's journal as JSON lines."""
+    parser = commands.add_parser(
+        "export",
+        help="write the journal as JSON lines",
+        description=(
+            "Write the journal of a data directory as JSON lines: a header with the core "
+            "settings (instruments, exchange settings), then one command per line."
+        ),
+    )
+    parser.add_argument("--data-dir", metavar="DIR", type=Path, required=True)
+    parser.add_argument("--out", metavar="FILE", type=Path, required=True, help="'-': stdout")
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export a journal; exit 1 if it is corrupt."""
+    from exchange.runtime.journal import JournalCorruptError
+    from exchange.runtime.storage import StorageError, export_lines, open_journal_read_only
+
+    configure_logging("warning")
+    try:
+        journal, settings = open_journal_read_only(args.data_dir)
+    except StorageError as error:
+        raise UsageError(f"--data-dir: {error}", _EXPORT) from None
+    count = -1
+    try:
+        if str(args.out) == "-":
+            for count, line in enumerate(export_lines(journal, settings)):  # noqa: B007
+                sys.stdout.write(line + "\n")
+        else:
+            temporary = args.out.with_name(args.out.name + ".tmp")
+            try:
+                with temporary.open("w", encoding="utf-8") as handle:
+                    for count, line in enumerate(export_lines(journal, settings)):  # noqa: B007
+                        handle.write(line + "\n")
+                os.replace(temporary, args.out)
+            except OSError as error:
+                raise UsageError(f"--out: cannot write: {error.strerror}", _EXPORT) from None
+    except JournalCorruptError as error:
+        print(f"{_EXPORT}: error: {_one_line(str(error))}", file=sys.stderr)
+        return FAILURE
+    finally:
+        journal.close()
+    if str(args.out) != "-":
+        print(f"exported {count} commands to {args.out}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -301,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_liq_command(commands)
     add_serve_command(commands)
+    add_replay_command(commands)
+    add_export_command(commands)
     return parser
 
 

@@ -5,6 +5,11 @@
 
 The runtime starts and stops with the app (`cleanup_ctx`); open WebSockets are closed on
 shutdown. Nothing else in the server builds or wires objects.
+
+With `journal.enabled` (the default) the state lives in `server.data_dir`: the runtime
+loads the newest snapshot, the API's key store and read models come back from it and the
+journal, and the runtime replays the journal (through the publisher, so history is rebuilt)
+before the first request is served.
 """
 
 from __future__ import annotations
@@ -32,14 +37,32 @@ CLOSE_GOING_AWAY = 1001
 
 
 def build_app(config: Config, *, clock: Clock | None = None) -> web.Application:
-    """Wire the exchange, its runtime and the native API at /ws into an application."""
-    runtime = build_runtime(config, clock=clock)
+    """Wire the exchange, its runtime and the native API at /ws into an application.
+
+    Raise StorageError if the data directory cannot be used.
+    """
+    data_dir = config.server.data_dir if config.journal.enabled else None
+    runtime = build_runtime(config, clock=clock, data_dir=data_dir)
+    storage = runtime.storage
+    restored = runtime.restored
+    keys = KeyStore()
+    if storage is not None:
+        journal = storage.journal
+        accounts = {**restored.get("keys", {}), **storage.api_keys()}
+
+        def record_key(api_key: str, account_id: int) -> None:
+            journal.add_api_key(api_key, account_id, runtime.exchange.last_seq)
+
+        keys = KeyStore(storage.master_key, accounts=accounts, on_issue=record_key)
+    history = restored.get("history")
+    if not isinstance(history, History):
+        history = History(sorted(runtime.exchange.markets))
     context = ApiContext(
         exchange=runtime.exchange,
         sequencer=runtime.sequencer,
         clock=runtime.clock,
-        keys=KeyStore(),
-        history=History(sorted(runtime.exchange.markets)),
+        keys=keys,
+        history=history,
         feed=runtime.feed,
         funding=runtime.funding,
         admin_token=config.server.admin_token,
@@ -47,8 +70,10 @@ def build_app(config: Config, *, clock: Clock | None = None) -> web.Application:
         max_message_bytes=config.server.max_message_bytes,
     )
     context.publisher = Publisher(context)
-    # Subscribed before the runtime starts, so history sees every command from the first.
+    # Subscribed before the runtime starts, so history sees every command from the first
+    # (and every command replayed from the journal on a restart).
     runtime.sequencer.subscribe(context.publisher)
+    runtime.snapshot_providers.update(keys=keys.accounts, history=lambda: context.history)
 
     app = web.Application()
     app[RUNTIME] = runtime
@@ -66,7 +91,11 @@ async def _run_runtime(app: web.Application) -> AsyncIterator[None]:
     context = app[API_CONTEXT]
     await runtime.start()
     for name, account_id in runtime.demo_accounts.items():
-        app[DEMO_CREDENTIALS][name] = context.keys.issue(account_id)
+        # A restart finds the demo account's key in the data directory: same key, same secret.
+        credentials = context.keys.credentials_for(account_id)
+        if credentials is None:
+            credentials = context.keys.issue(account_id)
+        app[DEMO_CREDENTIALS][name] = credentials
     log.info("server_started", seq=runtime.sequencer.last_seq, demo=sorted(runtime.demo_accounts))
     yield
     await runtime.stop()

@@ -2,8 +2,9 @@
 
 A key's secret is never stored. Each secret is derived when the key is made and whenever a
 login is checked: secret = hex HMAC-SHA256(master key, "paperex-api-secret:" + api_key), with
-a 32-byte master key from `secrets`, held in memory only (keys last as long as the
-process, like the accounts until the journal arrives). The server must know the secret to check an
+a 32-byte master key from `secrets`. With a data directory the master key and the key ->
+account map are stored there (`on_issue` is called, and must have stored the key, before
+`issue` returns it), so keys survive a restart. The server must know the secret to check an
 HMAC signature, so a one-way hash cannot be kept; this derivation keeps nothing per key but
 the account it belongs to, and anyone who reads the key table learns no secret from it.
 Signatures and the admin token are compared with `hmac.compare_digest`.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from exchange.api.errors import ApiError, AuthCode
@@ -41,15 +43,35 @@ def login_signature(api_secret: str, timestamp: int, api_key: str) -> str:
 class KeyStore:
     """API keys and the accounts they belong to; secrets are derived, never stored."""
 
-    def __init__(self, master_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        master_key: bytes | None = None,
+        *,
+        accounts: Mapping[str, int] | None = None,
+        on_issue: Callable[[str, int], None] | None = None,
+    ) -> None:
         self._master_key = master_key or secrets.token_bytes(_MASTER_KEY_BYTES)
-        self._accounts: dict[str, int] = {}
+        self._accounts: dict[str, int] = dict(accounts or {})
+        self._on_issue = on_issue
 
     def issue(self, account_id: int) -> Credentials:
         """Make a new random API key for an account and return it with its secret."""
         api_key = secrets.token_hex(16)
+        if self._on_issue is not None:
+            self._on_issue(api_key, account_id)
         self._accounts[api_key] = account_id
         return Credentials(account_id, api_key, self._secret(api_key))
+
+    def accounts(self) -> dict[str, int]:
+        """Return a copy of the key -> account map (for snapshots)."""
+        return dict(self._accounts)
+
+    def credentials_for(self, account_id: int) -> Credentials | None:
+        """Return the first key issued for an account, with its secret, if it has one."""
+        for api_key, owner in self._accounts.items():
+            if owner == account_id:
+                return Credentials(account_id, api_key, self._secret(api_key))
+        return None
 
     def _secret(self, api_key: str) -> str:
         return hmac.new(

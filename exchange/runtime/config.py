@@ -131,6 +131,22 @@ class NoiseTakerConfig(_Section):
         return self
 
 
+class JournalConfig(_Section):
+    """Durability: the command journal and snapshots in `server.data_dir`.
+
+    synchronous: "normal" survives the process being killed at any moment; "full" also
+    survives a power cut, at one fsync per batch. A snapshot is written every
+    snapshot_every_commands commands or snapshot_every_s seconds, whichever comes first,
+    and on a clean stop. enabled = false keeps everything in memory (tests, benchmarks).
+    """
+
+    enabled: bool = True
+    synchronous: Literal["normal", "full"] = "normal"
+    snapshot_every_commands: Annotated[int, Field(gt=0)] = 100_000
+    snapshot_every_s: Annotated[int, Field(gt=0)] = 300
+    snapshots_kept: Annotated[int, Field(ge=1)] = 3
+
+
 class AgentsConfig(_Section):
     market_maker: MarketMakerConfig = Field(default_factory=MarketMakerConfig)
     noise_taker: NoiseTakerConfig = Field(default_factory=NoiseTakerConfig)
@@ -152,6 +168,7 @@ class Config(_Section):
     feed: FeedConfig = Field(default_factory=FeedConfig)
     funding: FundingConfig = Field(default_factory=FundingConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
     house_deposit: NonNegativeDecimal = Decimal(100_000_000)
     insurance_fund_deposit: NonNegativeDecimal = Decimal(1_000_000)
     demo_accounts: list[DemoAccountConfig] = Field(default_factory=list)

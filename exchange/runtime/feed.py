@@ -485,6 +485,21 @@ class Feed:
             "published": {symbol: list(pair) for symbol, pair in self._published.items()},
         }
 
+    def follow(self, exchange: Exchange) -> None:
+        """Continue from the index the exchange last applied (after replaying a journal).
+
+        A snapshot holds the feed as it was at the snapshot; marks journalled after it
+        moved the index on, and the path continues from there rather than jumping back.
+        """
+        if self.config.kind == "replay":
+            return
+        for symbol in self.symbols:
+            index = exchange.markets[symbol].index_price
+            if index is not None and index != self.source.price(symbol):
+                self.source.set(symbol, index)
+        self._ramps.clear()
+        self._published.clear()
+
     def restore(self, state: Mapping[str, Any]) -> None:
         """Return to a state taken with `state` from a feed of the same config."""
         if state["kind"] != self.config.kind:

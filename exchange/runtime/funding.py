@@ -14,6 +14,8 @@ shorts when the rate is positive.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
@@ -128,6 +130,25 @@ class FundingTimer:
             next_funding_ms=self._next_ms,
         )
         return result
+
+    # ------------------------------------------------------------------ snapshots
+
+    def state(self) -> dict[str, Any]:
+        """Return the premium samples and the next funding time as JSON-ready data."""
+        return {"sums": dict(self._sums), "counts": dict(self._counts), "next_ms": self._next_ms}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Return to a state taken with `state`."""
+        self._sums = {symbol: int(value) for symbol, value in state["sums"].items()}
+        self._counts = {symbol: int(value) for symbol, value in state["counts"].items()}
+        self._next_ms = int(state["next_ms"])
+
+    def settled_at(self, ts: int) -> None:
+        """Note a settlement replayed from the journal: the next one is after ts."""
+        if self._next_ms <= ts:
+            self._sums.clear()
+            self._counts.clear()
+            self._next_ms = self._boundary_after(ts)
 
     async def run(self) -> None:
         """Settle funding at every funding time until cancelled."""

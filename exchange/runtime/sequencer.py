@@ -79,6 +79,7 @@ class Sequencer:
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._listeners: list[Listener] = []
+        self._batch_hooks: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failed = False
@@ -120,6 +121,33 @@ class Sequencer:
                 self._listeners.remove(listener)
 
         return unsubscribe
+
+    def on_batch(self, hook: Callable[[], None]) -> None:
+        """Call hook after each batch is journalled and published (snapshots hang here)."""
+        self._batch_hooks.append(hook)
+
+    def replay(self, command: Command) -> list[Event] | None:
+        """Apply an already-journalled command as the sequencer would, and tell listeners.
+
+        Used on start, before `start`, to rebuild state from the journal through the same
+        apply path; nothing is journalled again. Return the events, or None if apply raised
+        (logged, as when the command was first applied).
+        """
+        if self._task is not None:
+            raise RuntimeError("replay only before the sequencer starts")
+        try:
+            events = self.exchange.apply(command)
+        except Exception:
+            if self.exchange.last_seq != command.seq:
+                raise
+            log.exception("apply_failed", seq=command.seq, command=type(command).__name__)
+            return None
+        for listener in self._listeners:
+            try:
+                listener(command, events)
+            except Exception:
+                log.exception("listener_failed", seq=command.seq)
+        return events
 
     # ------------------------------------------------------------------ running
 
@@ -225,6 +253,11 @@ class Sequencer:
                     log.exception("listener_failed", seq=command.seq)
             if not item.future.done():
                 item.future.set_result(Result(command, outcome))
+        for hook in self._batch_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("batch_hook_failed", seq=exchange.last_seq)
 
     def _fail_pending(self, error: Exception) -> None:
         while self._pending:

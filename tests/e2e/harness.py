@@ -24,10 +24,15 @@ TIMEOUT = 5.0
 
 
 def manual_config(**server: Any) -> Config:
-    """Return configs/manual.toml with an admin token and a free port."""
+    """Return configs/manual.toml with an admin token and a free port, kept in memory only."""
     config = load_config(CONFIGS / "manual.toml")
     settings = {"admin_token": ADMIN_TOKEN, "port": 0, **server}
-    return config.model_copy(update={"server": config.server.model_copy(update=settings)})
+    return config.model_copy(
+        update={
+            "server": config.server.model_copy(update=settings),
+            "journal": config.journal.model_copy(update={"enabled": False}),
+        }
+    )
 
 
 class RpcError(Exception):

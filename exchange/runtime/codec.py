@@ -1,0 +1,170 @@
+"""Commands to and from JSON-ready dicts, exactly.
+
+    encode(PlaceOrder(...)) == {"type": "PlaceOrder", "seq": 7, "ts": ..., "side": 1, ...}
+    decode(encode(command)) == command
+
+Every field is written, defaults included, so a record does not change meaning if a default
+does. Enums travel by value, nested `MarkPrice` and `FundingRate` as dicts, tuples as lists.
+Decoding is strict: an unknown type or field, a missing field or a value of the wrong type
+raises `CodecError`; nothing is coerced (no "7" for 7, no true for 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from exchange.core import commands as command_module
+from exchange.core.commands import Command, FundingRate, MarkPrice
+
+COMMAND_TYPES: dict[str, type[Any]] = {
+    kind.__name__: kind for kind in typing.get_args(command_module.Command)
+}
+"""Every command class by name: the `type` field of an encoded command."""
+
+_NESTED_TYPES: dict[type[Any], str] = {MarkPrice: "MarkPrice", FundingRate: "FundingRate"}
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {
+    kind: tuple(field.name for field in dataclasses.fields(kind)) for kind in COMMAND_TYPES.values()
+}
+_PLAIN = (int, str, bool, type(None))
+
+
+class CodecError(ValueError):
+    """A dict that is not an exact encoding of a command."""
+
+
+# ---------------------------------------------------------------------- encoding
+
+
+def encode(command: Command) -> dict[str, Any]:
+    """Return the command as a dict of JSON values, with its class name under `type`."""
+    kind = type(command)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        raise CodecError(f"not a command: {kind.__name__}")
+    data: dict[str, Any] = {"type": kind.__name__}
+    for name in names:
+        value = getattr(command, name)
+        # The journal encodes every command: plain values (not enums) skip the general path.
+        data[name] = value if type(value) in _PLAIN else _encode_value(value)
+    return data
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode_value(item) for item in value]
+    if type(value) in _NESTED_TYPES:
+        return {
+            field.name: _encode_value(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    raise CodecError(f"cannot encode {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------- decoding
+
+Decoder = Callable[[Any, str], Any]
+
+
+def decode(data: Mapping[str, Any]) -> Command:
+    """Return the command a dict from `encode` describes, or raise CodecError."""
+    if not isinstance(data, Mapping):
+        raise CodecError("a command must be an object")
+    name = data.get("type")
+    kind = COMMAND_TYPES.get(name) if isinstance(name, str) else None
+    if kind is None or not isinstance(name, str):
+        raise CodecError(f"unknown command type {name!r}")
+    command: Command = _decode_dataclass(kind, data, name, skip=("type",))
+    return command
+
+
+def _decode_dataclass(kind: type[Any], data: Any, where: str, skip: tuple[str, ...] = ()) -> Any:
+    if not isinstance(data, Mapping):
+        raise CodecError(f"{where}: expected an object")
+    decoders = _field_decoders(kind)
+    unknown = sorted(set(data) - set(decoders) - set(skip))
+    if unknown:
+        raise CodecError(f"{where}: unknown field {unknown[0]!r}")
+    values: dict[str, Any] = {}
+    for name, decoder in decoders.items():
+        if name not in data:
+            raise CodecError(f"{where}: missing field {name!r}")
+        values[name] = decoder(data[name], f"{where}.{name}")
+    return kind(**values)
+
+
+def _field_decoders(kind: type[Any]) -> dict[str, Decoder]:
+    decoders = _DECODERS.get(kind)
+    if decoders is None:
+        decoders = _DECODERS[kind] = _build_decoders(kind)
+    return decoders
+
+
+_DECODERS: dict[type[Any], dict[str, Decoder]] = {}
+
+
+def _build_decoders(kind: type[Any]) -> dict[str, Decoder]:
+    hints = typing.get_type_hints(kind)
+    return {field.name: _decoder(hints[field.name]) for field in dataclasses.fields(kind)}
+
+
+def _decoder(hint: Any) -> Decoder:
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        options = typing.get_args(hint)
+        if type(None) in options:
+            inner = _decoder(next(option for option in options if option is not type(None)))
+            return lambda value, where: None if value is None else inner(value, where)
+        raise CodecError(f"unsupported union {hint}")
+    if origin is tuple:
+        item_type, ellipsis = typing.get_args(hint)
+        assert ellipsis is Ellipsis
+        item = _decoder(item_type)
+
+        def decode_tuple(value: Any, where: str) -> tuple[Any, ...]:
+            if not isinstance(value, list | tuple):
+                raise CodecError(f"{where}: expected a list")
+            return tuple(item(entry, f"{where}[{index}]") for index, entry in enumerate(value))
+
+        return decode_tuple
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        enum_type = hint
+
+        def decode_enum(value: Any, where: str) -> enum.Enum:
+            # Side is an IntEnum: a bool would pass as 1, so it is refused first.
+            if isinstance(value, bool):
+                raise CodecError(f"{where}: not a {enum_type.__name__}: {value!r}")
+            try:
+                return enum_type(value)
+            except ValueError:
+                raise CodecError(f"{where}: not a {enum_type.__name__}: {value!r}") from None
+
+        return decode_enum
+    if hint in _NESTED_TYPES:
+        nested = hint
+        return lambda value, where: _decode_dataclass(nested, value, where)
+    if hint is bool:
+        return _exact(bool)
+    if hint is int:
+        return _exact(int)
+    if hint is str:
+        return _exact(str)
+    raise CodecError(f"unsupported field type {hint}")
+
+
+def _exact(kind: type[Any]) -> Decoder:
+    def check(value: Any, where: str) -> Any:
+        if type(value) is not kind:
+            raise CodecError(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    return check

@@ -1,0 +1,263 @@
+"""The journal: every sequenced command, in SQLite (WAL), written before it is acknowledged.
+
+    journal = SqliteJournal(data_dir / "journal.sqlite")    # synchronous="NORMAL" by default
+    journal.write(batch)                                      # one transaction per batch
+    for command in journal.read(after_seq=snapshot_seq): ...
+
+One row per command: seq, ts, kind (the class name), the JSON body from `codec.encode`, and a
+CRC-32 over the four. The sequencer calls `write` once per event-loop turn with the whole
+batch (group commit), before any result of the batch is acknowledged or published.
+
+Durability, by `synchronous` (SQLite's PRAGMA, in WAL mode):
+
+- "NORMAL" (default): a commit is in the operating system's hands when `write` returns. It
+  survives the process being killed at any moment (kill -9, a crash, an OOM kill); a power
+  cut or kernel panic may lose the last transactions (never corrupt the earlier ones).
+- "FULL": every commit is fsynced to the WAL. It also survives a power cut, at the price of
+  one fsync per batch.
+
+Reading checks every record: its checksum, its JSON, its decoding and that seqs follow one
+another without a gap. A bad LAST record is what a crash in mid-write leaves behind, so it is
+dropped with a warning (`dropped_tail` says which); anything else (a bad record followed by
+good ones, a gap) raises `JournalCorruptError`, because replaying past it would build a state
+that never existed.
+
+Next to the commands the journal keeps what the runtime adds outside the core: the API keys
+issued (`api_keys`, with the seq they were issued after) and a small `meta` table (the master
+key secrets are derived from, the core settings the journal was started with).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from exchange.core.commands import Command
+from exchange.runtime.codec import CodecError, decode, encode
+
+log = structlog.get_logger("paperex.journal")
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+FORMAT_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    checksum INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    api_key TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    checksum INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class JournalCorruptError(RuntimeError):
+    """The journal is damaged somewhere other than its last record: it cannot be replayed."""
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def checksum(seq: int, ts: int, kind: str, body: str) -> int:
+    """Return the CRC-32 stored with a record."""
+    return zlib.crc32(f"{seq}\x1f{ts}\x1f{kind}\x1f{body}".encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One checked journal row and the command it holds."""
+
+    seq: int
+    ts: int
+    kind: str
+    body: dict[str, Any]
+    command: Command
+
+
+class SqliteJournal:
+    """The command journal and its side tables in one SQLite file (WAL mode)."""
+
+    def __init__(
+        self, path: Path | str, *, synchronous: Synchronous = "NORMAL", read_only: bool = False
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.read_only = read_only
+        self.dropped_tail: int | None = None
+        """The seq of a corrupt last record the last `read` dropped, if any."""
+        if read_only:
+            if not self.path.exists():
+                raise FileNotFoundError(f"{self.path}: no journal")
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+            if self.meta("format") is None:
+                self.set_meta("format", FORMAT_VERSION)
+        version = self.meta("format")
+        if version not in (None, FORMAT_VERSION):
+            raise JournalCorruptError(f"{self.path}: unknown journal format {version!r}")
+        row = self._db.execute("SELECT MAX(seq) FROM commands").fetchone()
+        self.last_seq: int = row[0] or 0
+        """The seq of the last record stored (checked or not)."""
+
+    def close(self) -> None:
+        """Close the database (a clean close also checkpoints the WAL into the file)."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteJournal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def write(self, commands: Sequence[Command]) -> None:
+        """Store a batch of consecutive commands in one transaction."""
+        if not commands:
+            return
+        rows = []
+        expected = self.last_seq + 1
+        for command in commands:
+            if command.seq != expected:
+                raise ValueError(f"journal expects seq {expected}, got {command.seq}")
+            body = _dumps(encode(command))
+            kind = type(command).__name__
+            crc = checksum(command.seq, command.ts, kind, body)
+            rows.append((command.seq, command.ts, kind, body, crc))
+            expected += 1
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT INTO commands (seq, ts, kind, body, checksum) VALUES (?, ?, ?, ?, ?)", rows
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self.last_seq = expected - 1
+
+    def read(self, after_seq: int = 0) -> Iterator[Command]:
+        """Yield the commands after after_seq in order; see `records` for the checks."""
+        for record in self.records(after_seq):
+            yield record.command
+
+    def records(self, after_seq: int = 0) -> Iterator[Record]:
+        """Yield checked records after after_seq, dropping only a corrupt last record.
+
+        Raise JournalCorruptError for a corrupt record before the last, or a missing seq.
+        """
+        self.dropped_tail = None
+        tail = self._db.execute("SELECT MAX(seq) FROM commands").fetchone()[0] or 0
+        expected = after_seq + 1
+        rows = self._db.execute(
+            "SELECT seq, ts, kind, body, checksum FROM commands WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        for seq, ts, kind, body, stored in rows:
+            if seq != expected:
+                raise JournalCorruptError(
+                    f"{self.path}: seq {expected} is missing (next record is {seq}); "
+                    "the journal cannot be replayed past it"
+                )
+            problem, record = _check(seq, ts, kind, body, stored)
+            if record is None:
+                if seq == tail:
+                    log.warning(
+                        "journal_tail_dropped", seq=seq, reason=problem, path=str(self.path)
+                    )
+                    self.dropped_tail = seq
+                    return
+                raise JournalCorruptError(
+                    f"{self.path}: record seq {seq} is corrupt ({problem}) and is not the last "
+                    f"record (the journal goes on to seq {tail}); refusing to replay past it"
+                )
+            yield record
+            expected += 1
+
+    def discard_after(self, seq: int) -> int:
+        """Delete the records after seq (a dropped tail, before writing again); return how many."""
+        cursor = self._db.execute("DELETE FROM commands WHERE seq > ?", (seq,))
+        self.last_seq = min(self.last_seq, seq)
+        return cursor.rowcount
+
+    def first_seq(self) -> int | None:
+        """Return the lowest seq stored, or None when the journal is empty."""
+        row = self._db.execute("SELECT MIN(seq) FROM commands").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    # ------------------------------------------------------------------ API keys and meta
+
+    def add_api_key(self, api_key: str, account_id: int, seq: int) -> None:
+        """Store an issued API key (committed before this returns)."""
+        self._db.execute(
+            "INSERT INTO api_keys (api_key, account_id, seq, checksum) VALUES (?, ?, ?, ?)",
+            (api_key, account_id, seq, checksum(seq, account_id, "api_key", api_key)),
+        )
+
+    def api_keys(self) -> list[tuple[str, int, int]]:
+        """Return every stored API key as (api_key, account_id, seq), in the order issued."""
+        keys = []
+        for api_key, account_id, seq, stored in self._db.execute(
+            "SELECT api_key, account_id, seq, checksum FROM api_keys ORDER BY rowid"
+        ):
+            if checksum(seq, account_id, "api_key", api_key) != stored:
+                raise JournalCorruptError(
+                    f"{self.path}: the API key issued at seq {seq} is corrupt"
+                )
+            keys.append((api_key, account_id, seq))
+        return keys
+
+    def meta(self, key: str) -> str | None:
+        """Return a meta value, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (committed before this returns)."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _check(seq: Any, ts: Any, kind: Any, body: Any, stored: Any) -> tuple[str, Record | None]:
+    if not (isinstance(body, str) and isinstance(kind, str) and isinstance(ts, int)):
+        return "a field has the wrong type", None
+    if checksum(seq, ts, kind, body) != stored:
+        return "checksum mismatch", None
+    try:
+        data = json.loads(body)
+        command = decode(data)
+    except (ValueError, CodecError) as error:
+        return f"undecodable: {error}", None
+    if command.seq != seq or command.ts != ts or type(command).__name__ != kind:
+        return "body disagrees with its row", None
+    return "", Record(seq, ts, kind, data, command)
