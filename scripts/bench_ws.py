@@ -21,11 +21,13 @@ server share this machine's cores. The clients speak raw JSON-RPC over aiohttp W
 The last line printed is one JSON object: order_round_trips_per_s, rtt_p50_ms, rtt_p99_ms,
 deliveries_per_s_100, deliveries_per_s_1000, then extra figures. A benchmark, not a test.
 
-    .venv/bin/python scripts/bench_ws.py [--quick] [--rate N] [--profile FILE] [--only HALF]
+    .venv/bin/python scripts/bench_ws.py [--quick] [--journal] [--rate N] [--profile FILE]
 
-With --profile the server runs under cProfile (which slows it down) and the top of the
-profile is printed after the figures; --only orders|deliveries runs one half, so that a
-profile shows one workload.
+The server journals every command as it ships (SQLite WAL, synchronous = normal); --journal
+first runs the order phases with the journal off and prints both side by side. With --profile
+the server runs under cProfile (which slows it down) and the top of the profile is printed
+after the figures; --only orders|deliveries runs one half, so that a profile shows one
+workload.
 """
 
 from __future__ import annotations
@@ -108,8 +110,12 @@ FULL = Durations(warmup=1.0, throughput=10.0, scaling=3.0, latency=10.0, deliver
 # ---------------------------------------------------------------------- the server process
 
 
-def write_config(directory: Path, rate_limit: int) -> Path:
-    """Copy configs/manual.toml with the rate limit raised and paths made absolute."""
+def write_config(directory: Path, rate_limit: int, *, journal: bool = True) -> Path:
+    """Copy configs/manual.toml with the rate limit raised and paths made absolute.
+
+    The server journals by default, durably against a process crash; journal=False turns
+    the journal off, for the side-by-side run of --journal.
+    """
     text = CONFIG.read_text()
     replacements = {
         r"^instruments_file\s*=.*$": "instruments_file = "
@@ -121,7 +127,9 @@ def write_config(directory: Path, rate_limit: int) -> Path:
         text, count = re.subn(pattern, line, text, count=1, flags=re.MULTILINE)
         if count != 1:
             raise SystemExit(f"{CONFIG} has no line matching {pattern!r}")
-    path = directory / "bench.toml"
+    if not journal:
+        text += "\n[journal]\nenabled = false\n"
+    path = directory / ("bench.toml" if journal else "bench-no-journal.toml")
     path.write_text(text)
     return path
 
@@ -901,6 +909,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=("orders", "deliveries"), help="run one half (to profile it alone)"
     )
+    parser.add_argument(
+        "--journal",
+        action="store_true",
+        help="also run the order phases with the journal off, and print both side by side",
+    )
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
@@ -910,9 +923,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"server config: {CONFIG.relative_to(ROOT)} with rate_limit_per_s = {args.rate_limit:,}")
     directory = Path(tempfile.mkdtemp(prefix="bench_ws_"))
     try:
+        unjournalled: dict[str, Any] = {}
+        if args.journal:
+            print("\n-- orders with the journal off --")
+            off = argparse.Namespace(**{**vars(args), "only": "orders", "profile": None})
+            unjournalled = asyncio.run(
+                run(off, write_config(directory, args.rate_limit, journal=False))
+            )
+            print("\n-- the server as shipped: journal on, synchronous = normal --")
         figures = asyncio.run(run(args, write_config(directory, args.rate_limit)))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    if unjournalled and "order_round_trips_per_s" in figures:
+        on, off_rate = figures["order_round_trips_per_s"], unjournalled["order_round_trips_per_s"]
+        ratio = on / off_rate if off_rate else 0.0
+        print(
+            f"journal on vs off: {on:,} vs {off_rate:,} order round trips/s ({ratio:.0%}); "
+            f"p99 {figures['rtt_p99_ms']} vs {unjournalled['rtt_p99_ms']} ms"
+        )
+        figures["order_round_trips_per_s_no_journal"] = off_rate
+        figures["rtt_p99_ms_no_journal"] = unjournalled["rtt_p99_ms"]
+        figures["journal_throughput_ratio"] = round(ratio, 3)
 
     goals = [
         ("order round trips/s", "order_round_trips_per_s", GOAL_ROUND_TRIPS_PER_S, ">="),
