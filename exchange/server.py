@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from exchange.api import binance
 from exchange.api.auth import Credentials, KeyStore
 from exchange.api.context import ApiContext
 from exchange.api.history import History
@@ -81,6 +82,7 @@ def build_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     app[CONNECTIONS] = set()
     app[DEMO_CREDENTIALS] = {}
     app.router.add_get("/ws", handle_ws)
+    binance.register(app)
     app.cleanup_ctx.append(_run_runtime)
     app.on_shutdown.append(_close_connections)
     return app
