@@ -78,6 +78,20 @@ class KeyStore:
             self._master_key, _SECRET_CONTEXT + api_key.encode(), hashlib.sha256
         ).hexdigest()
 
+    def account_of(self, api_key: str) -> int | None:
+        """Return the account an API key belongs to, or None for an unknown key."""
+        return self._accounts.get(api_key)
+
+    def payload_signature_valid(self, api_key: str, payload: bytes, signature: str) -> bool:
+        """Return whether signature is hex HMAC-SHA256(the key's secret, payload).
+
+        Binance-style request signing. An unknown key is checked against its derived secret
+        all the same, so the answer takes as long; callers refuse unknown keys separately.
+        """
+        secret = self._secret(api_key)
+        expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.lower().encode())
+
     def verify(self, api_key: str, timestamp: int, signature: str, now_ms: int) -> int:
         """Return the account id of a valid login, or raise ApiError."""
         if abs(now_ms - timestamp) > LOGIN_WINDOW_MS:
