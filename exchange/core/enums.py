@@ -41,6 +41,13 @@ class OrderType(StrEnum):
         return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
 
 
+CONDITIONAL_ORDER_TYPES = frozenset(t for t in OrderType if t.is_conditional)
+"""Order types that wait for a trigger; as a set, for hot paths that test membership."""
+
+LIMIT_PRICE_ORDER_TYPES = frozenset(t for t in OrderType if t.has_limit_price)
+"""Order types that carry a limit price."""
+
+
 class TimeInForce(StrEnum):
     GTC = "gtc"
     IOC = "ioc"

@@ -29,6 +29,8 @@ from exchange.core.commands import (
     Withdraw,
 )
 from exchange.core.enums import (
+    CONDITIONAL_ORDER_TYPES,
+    LIMIT_PRICE_ORDER_TYPES,
     CancelReason,
     ExpireReason,
     LedgerEntryKind,
@@ -90,8 +92,6 @@ _FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
 _MAKER, _TAKER = LiquiditySide.MAKER, LiquiditySide.TAKER
 _NO_PREVENTION = SelfTradePrevention.NONE
 _EXPIRE_MAKER, _EXPIRE_TAKER = SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_TAKER
-_CONDITIONAL_TYPES = frozenset(t for t in OrderType if t.is_conditional)
-_LIMIT_PRICE_TYPES = frozenset(t for t in OrderType if t.has_limit_price)
 
 _MAX_MARGIN_PASSES = 16
 """Liquidations rarely endanger others at the same mark; a cascade stops after this many."""
@@ -231,7 +231,7 @@ class Exchange:
             command.client_order_id,
             command.self_trade_prevention or self.default_self_trade_prevention,
         )
-        if order.order_type not in _CONDITIONAL_TYPES:
+        if order.order_type not in CONDITIONAL_ORDER_TYPES:
             # A conditional order holds margin only once it fires, as on Binance.
             hold_problem = self.ledger.hold_for_order(
                 account, market.instrument, order, self._hold_reference(market, order)
@@ -257,7 +257,7 @@ class Exchange:
                 order.client_order_id,
             )
         )
-        if order.order_type in _CONDITIONAL_TYPES:
+        if order.order_type in CONDITIONAL_ORDER_TYPES:
             market.triggers.add(order)
             return
         self.ledger.track_order(account, order)
@@ -274,7 +274,7 @@ class Exchange:
         unbounded, so it is sized at the worst level it could reach in the book.
         """
         reference = market.reference_price()
-        if reference is not None or order.order_type in _LIMIT_PRICE_TYPES:
+        if reference is not None or order.order_type in LIMIT_PRICE_ORDER_TYPES:
             return reference
         needed = order.qty - order.filled_qty
         worst = None
@@ -303,7 +303,7 @@ class Exchange:
         """Match an active order against the book; rest or expire what is left."""
         book = market.book
         self._touched[order.symbol] = market
-        is_market = order.order_type not in _LIMIT_PRICE_TYPES
+        is_market = order.order_type not in LIMIT_PRICE_ORDER_TYPES
         limit: int | None
         if is_market:
             band = market.price_band()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from exchange.core.codes import RejectCode
 from exchange.core.commands import AmendOrder, PlaceOrder
-from exchange.core.enums import OrderType, Side, TimeInForce
+from exchange.core.enums import (
+    CONDITIONAL_ORDER_TYPES,
+    LIMIT_PRICE_ORDER_TYPES,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from exchange.core.ledger import Account, Ledger
 from exchange.core.market import Market
 from exchange.core.orders import Order
@@ -13,8 +19,6 @@ from exchange.core.triggers import would_fire
 Problem = tuple[RejectCode, str]
 """A rejection: its stable code and a reason a person can read."""
 
-_CONDITIONAL_TYPES = frozenset(t for t in OrderType if t.is_conditional)
-_LIMIT_PRICE_TYPES = frozenset(t for t in OrderType if t.has_limit_price)
 _POST_ONLY = TimeInForce.POST_ONLY
 _CLIENT_ORDER_ID_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-"
@@ -28,8 +32,8 @@ def check_new_order(
     """Return why a new order breaks an instrument or account rule, if it does."""
     instrument = market.instrument
     order_type = command.order_type
-    is_limit_type = order_type in _LIMIT_PRICE_TYPES
-    is_conditional = order_type in _CONDITIONAL_TYPES
+    is_limit_type = order_type in LIMIT_PRICE_ORDER_TYPES
+    is_conditional = order_type in CONDITIONAL_ORDER_TYPES
     qty = command.qty
     if command.close_position:
         if order_type not in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET):
