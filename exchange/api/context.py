@@ -53,6 +53,13 @@ class FundingInfo(Protocol):
     @property
     def next_funding_ms(self) -> int | None: ...
 
+    # The configured settings, which the Binance gateway's fundingInfo shows.
+    @property
+    def cap(self) -> int: ...
+
+    @property
+    def interval_ms(self) -> int: ...
+
 
 @dataclass(slots=True)
 class ApiContext:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from exchange.core.commands import Command, PlaceOrder
+from exchange.core.commands import Command, PlaceOrder, SettleFunding
 from exchange.core.enums import (
     LiquiditySide,
     OrderStatus,
@@ -20,8 +20,10 @@ from exchange.core.enums import (
     TriggerBy,
 )
 from exchange.core.events import (
+    AutoDeleveraged,
     Event,
     LedgerEntry,
+    MarkUpdated,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -36,6 +38,10 @@ FINISHED_ORDERS_KEPT = 1_000
 FILLS_KEPT = 1_000
 LEDGER_KEPT = 1_000
 TRADES_KEPT = 1_000
+FUNDING_KEPT = 1_000
+"""Settled funding rates remembered per symbol."""
+DELEVERAGED_KEPT = 1_000
+"""Positions closed by auto-deleveraging remembered per account."""
 
 
 @dataclass(slots=True)
@@ -63,6 +69,14 @@ class OrderView:
     liquidation: bool = False
     created_ts: int = 0
     updated_ts: int = 0
+    triggered_ts: int = 0
+    """When a conditional order's trigger fired; 0 until it does."""
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # A snapshot taken before trigger times were kept lacks triggered_ts.
+        self.triggered_ts = 0
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +106,29 @@ class LedgerRow:
     amount: int
 
 
+@dataclass(frozen=True, slots=True)
+class FundingSettlement:
+    """One symbol's settled funding: the rate (RATE_SCALE), the mark (ticks), seq and ts."""
+
+    symbol: str
+    rate: int
+    mark_price: int | None
+    seq: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deleveraged:
+    """Part of a position closed by auto-deleveraging: the closing side, qty and price."""
+
+    symbol: str
+    side: Side
+    qty: int
+    price: int
+    seq: int
+    ts: int
+
+
 @dataclass(slots=True)
 class AccountHistory:
     fills: deque[Fill] = field(default_factory=lambda: deque(maxlen=FILLS_KEPT))
@@ -100,12 +137,26 @@ class AccountHistory:
 
 
 class History:
-    """Orders, fills, ledger rows and public trades, fed by `record(command, events)`."""
+    """Orders, fills, ledger rows, public trades, settled funding and auto-deleveraged
+    positions, fed by `record(command, events)`."""
 
     def __init__(self, symbols: list[str]) -> None:
         self.orders: dict[int, OrderView] = {}
         self.accounts: dict[int, AccountHistory] = {}
         self.trades: dict[str, deque[Trade]] = {s: deque(maxlen=TRADES_KEPT) for s in symbols}
+        self.funding: dict[str, deque[FundingSettlement]] = {
+            s: deque(maxlen=FUNDING_KEPT) for s in symbols
+        }
+        self.deleveraged: dict[int, deque[Deleveraged]] = {}
+        self.marks: dict[str, int] = {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # A snapshot taken before funding and auto-deleveraging were recorded lacks them.
+        self.__dict__.update(state)
+        symbols = list(self.trades)
+        self.__dict__.setdefault("funding", {s: deque(maxlen=FUNDING_KEPT) for s in symbols})
+        self.__dict__.setdefault("deleveraged", {})
+        self.__dict__.setdefault("marks", {})
 
     def account(self, account_id: int) -> AccountHistory:
         history = self.accounts.get(account_id)
@@ -115,6 +166,14 @@ class History:
 
     def record(self, command: Command, events: list[Event]) -> None:
         ts = command.ts
+        if type(command) is SettleFunding:
+            # The mark a settlement paid at is the last one published before it.
+            for item in command.rates:
+                self.funding.setdefault(item.symbol, deque(maxlen=FUNDING_KEPT)).append(
+                    FundingSettlement(
+                        item.symbol, item.rate, self.marks.get(item.symbol), command.seq, ts
+                    )
+                )
         for event in events:
             kind = type(event)
             if kind is OrderFilled:
@@ -127,7 +186,7 @@ class History:
                 view = self.orders.get(event.order_id)  # type: ignore[union-attr]
                 if view is not None:
                     view.status = OrderStatus.TRIGGERED
-                    view.updated_ts = ts
+                    view.updated_ts = view.triggered_ts = ts
             elif kind is OrderAmended:
                 self._amended(event, ts)  # type: ignore[arg-type]
             elif kind is LedgerEntry:
@@ -135,6 +194,28 @@ class History:
                 self.account(entry.account_id).ledger.append(
                     LedgerRow(entry.seq, ts, entry.kind.value, entry.symbol, entry.amount)
                 )
+            elif kind is MarkUpdated:
+                mark: MarkUpdated = event  # type: ignore[assignment]
+                self.marks[mark.symbol] = mark.mark_price
+            elif kind is AutoDeleveraged:
+                self._deleveraged(event, events, ts)  # type: ignore[arg-type]
+
+    def _deleveraged(self, event: AutoDeleveraged, events: list[Event], ts: int) -> None:
+        # The deleveraged position closes on the other side of the liquidation order, which
+        # the same command accepted.
+        side = Side.BUY
+        for other in events:
+            if (
+                isinstance(other, OrderAccepted)
+                and other.account_id == event.liquidated_account_id
+                and other.symbol == event.symbol
+            ):
+                side = Side.SELL if other.side is Side.BUY else Side.BUY
+                break
+        rows = self.deleveraged.get(event.account_id)
+        if rows is None:
+            rows = self.deleveraged[event.account_id] = deque(maxlen=DELEVERAGED_KEPT)
+        rows.append(Deleveraged(event.symbol, side, event.qty, event.price, event.seq, ts))
 
     def _accepted(self, event: OrderAccepted, command: Command, ts: int) -> None:
         view = OrderView(

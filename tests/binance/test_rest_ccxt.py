@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -10,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from exchange.api.ws import API_CONTEXT
+from exchange.server import RUNTIME
 from tests.binance.rest_support import base_url
 from tests.e2e.harness import Server, manual_config, running_server, signed_login
 
@@ -49,8 +52,9 @@ async def server() -> AsyncIterator[Server]:
         yield running
 
 
-@pytest_asyncio.fixture
-async def exchange(server: Server) -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def ccxt_client(server: Server) -> AsyncIterator[Any]:
+    """Open a new account and return ccxt's binanceusdm trading it on the server."""
     admin = await server.admin()
     keys = await admin.call("admin.create_account", {"name": "ccxt", "deposit": "100000"})
     client = ccxt.binanceusdm(
@@ -67,6 +71,12 @@ async def exchange(server: Server) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.close()
+
+
+@pytest_asyncio.fixture
+async def exchange(server: Server) -> AsyncIterator[Any]:
+    async with ccxt_client(server) as client:
+        yield client
 
 
 @pytest.mark.asyncio
@@ -134,7 +144,8 @@ async def test_edit_fetch_cancel_all_and_trades(exchange: Any) -> None:
     fetched = await exchange.fetch_order(order["id"], SYMBOL)
     assert fetched["status"] == "open"
     assert fetched["amount"] == 0.02
-    await exchange.create_order(SYMBOL, "limit", "buy", 0.01, 59_000, {"postOnly": True})
+    maker = await exchange.create_order(SYMBOL, "limit", "buy", 0.01, 59_000, {"postOnly": True})
+    assert (maker["postOnly"], maker["timeInForce"]) == (True, "PO")
     await exchange.cancel_all_orders(SYMBOL)
     assert await exchange.fetch_open_orders(SYMBOL) == []
     await exchange.create_order(SYMBOL, "market", "buy", 0.02)
@@ -155,8 +166,11 @@ async def test_isolated_margin_and_native_liquidation_price(server: Server, exch
     await exchange.set_margin_mode("isolated", SYMBOL)
     await exchange.set_leverage(20, SYMBOL)
     await exchange.create_order(SYMBOL, "market", "sell", 0.1)
-    await exchange.add_margin(SYMBOL, 50)
-    await exchange.reduce_margin(SYMBOL, 20)
+    before = (await exchange.fetch_positions([SYMBOL]))[0]["info"]["isolatedWallet"]
+    added = await exchange.add_margin(SYMBOL, 50)
+    reduced = await exchange.reduce_margin(SYMBOL, 20)
+    assert (added["type"], added["amount"]) == ("add", 50)
+    assert (reduced["type"], reduced["amount"]) == ("reduce", 20)
     [position] = await exchange.fetch_positions([SYMBOL])
     assert position["side"] == "short"
     raw = position["info"]
@@ -176,6 +190,7 @@ async def test_isolated_margin_and_native_liquidation_price(server: Server, exch
     native = await client.call("account.get")
     assert raw["liquidationPrice"] == native["positions"][0]["liquidation_price"]
     assert raw["isolatedWallet"] == native["positions"][0]["isolated_margin"]
+    assert Decimal(raw["isolatedWallet"]) == Decimal(before) + 30
 
 
 @pytest.mark.asyncio
@@ -195,3 +210,26 @@ async def test_stop_and_take_profit_orders_by_trigger_price(exchange: Any) -> No
     await exchange.cancel_order(stop["id"], SYMBOL, {"trigger": True})
     remaining = await exchange.fetch_open_orders(SYMBOL, None, None, {"trigger": True})
     assert [o["id"] for o in remaining] == [take["id"]]
+
+
+@pytest.mark.asyncio
+async def test_funding_rate_and_its_history() -> None:
+    config = manual_config()
+    # Funding on, with an interval that does not pass during the test: the timer settles
+    # when told to.
+    funding = config.funding.model_copy(update={"enabled": True, "interval_s": 8 * 3600})
+    async with (
+        running_server(config.model_copy(update={"funding": funding})) as server,
+        ccxt_client(server) as exchange,
+    ):
+        await exchange.load_markets()
+        timer = server.app[RUNTIME].funding
+        current = await exchange.fetch_funding_rate(SYMBOL)
+        assert current["fundingRate"] == 0.0001
+        assert current["markPrice"] == 60_000
+        assert current["fundingTimestamp"] == timer.next_funding_ms
+        settled = await timer.settle()
+        history = await exchange.fetch_funding_rate_history(SYMBOL)
+        assert [(row["fundingRate"], row["timestamp"]) for row in history] == [
+            (0.0001, settled.command.ts)
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -146,5 +147,13 @@ async def test_agg_trades_and_klines_follow_trades(server: Server) -> None:
     for candle in candles:
         assert Decimal(candle[3]) <= Decimal(candle[1]) <= Decimal(candle[2])
         assert candle[6] == candle[0] + 59_999
+    # A monthly candle runs from the first of a calendar month (UTC) to the next.
+    status, months = await rest.public("/fapi/v1/klines", symbol="BTCUSDT", interval="1M")
+    assert status == 200
+    opened = datetime.fromtimestamp(months[-1][0] / 1000, UTC)
+    closed = datetime.fromtimestamp((months[-1][6] + 1) / 1000, UTC)
+    assert (opened.day, opened.hour, closed.day, closed.hour) == (1, 0, 1, 0)
+    assert (closed.year * 12 + closed.month) - (opened.year * 12 + opened.month) == 1
+    assert sum(Decimal(c[5]) for c in months) == Decimal("0.02")
     status, body = await rest.public("/fapi/v1/klines", symbol="BTCUSDT", interval="7m")
     assert (status, body["code"]) == (400, -1130)

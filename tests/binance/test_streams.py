@@ -15,7 +15,10 @@ import pytest_asyncio
 from exchange.api.binance.stream_hub import StreamSocket
 from exchange.api.binance.stream_names import parse_stream
 from exchange.api.binance.streams import STREAM_HUB
+from exchange.runtime.clock import ManualClock
 from exchange.runtime.fanout import Connection
+from tests.binance.rest_support import trader
+from tests.binance.stream_support import StreamClient, connect_stream, running_server_on
 from tests.e2e.harness import TIMEOUT, Client, Server, manual_config, running_server
 
 SYMBOL = "BTCUSDT"
@@ -26,32 +29,6 @@ TICK = Decimal("0.1")
 async def server() -> AsyncIterator[Server]:
     async with running_server(manual_config()) as running:
         yield running
-
-
-class StreamClient:
-    """A Binance stream socket whose messages are read in order, with a timeout."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self.socket = socket
-
-    async def next(self) -> Any:
-        async with asyncio.timeout(TIMEOUT):
-            message = await self.socket.receive()
-        assert message.type is aiohttp.WSMsgType.TEXT, message
-        return json.loads(message.data)
-
-    async def next_matching(self, match: Callable[[Any], bool]) -> Any:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                data = await self.next()
-                if match(data):
-                    return data
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.socket.send_str(json.dumps(message))
-
-    async def close(self) -> None:
-        await self.socket.close()
 
 
 @pytest_asyncio.fixture
@@ -288,3 +265,112 @@ async def test_a_slow_reader_gets_merged_diffs_that_keep_the_chain(server: Serve
     asks.update(dict(message["a"]))
     kept = sorted((Decimal(p), q) for p, q in asks.items() if Decimal(q))
     assert [[str(p), q] for p, q in kept] == after["asks"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Klines
+# ---------------------------------------------------------------------------------------------
+
+
+def test_kline_stream_names_take_binances_intervals() -> None:
+    symbols = {SYMBOL}
+    for interval in ("1m", "3m", "15m", "1h", "12h", "1d", "3d", "1w", "1M"):
+        stream = parse_stream(f"btcusdt@kline_{interval}", symbols)
+        assert stream is not None
+        assert stream.interval == interval
+    for name in ("btcusdt@kline_2m", "btcusdt@kline_", "btcusdt@kline_1mo", "btcusdt@kline"):
+        assert parse_stream(name, symbols) is None
+
+
+def same_candle(kline: dict[str, Any], candle: list[Any]) -> None:
+    """Assert a kline stream's candle equals a row of GET /fapi/v1/klines."""
+    assert [
+        kline["t"],
+        kline["o"],
+        kline["h"],
+        kline["l"],
+        kline["c"],
+        kline["v"],
+        kline["T"],
+        kline["q"],
+        kline["n"],
+        kline["V"],
+        kline["Q"],
+    ] == candle[:11]
+
+
+@pytest.mark.asyncio
+async def test_klines_follow_each_trade_and_agree_with_rest(
+    server: Server, open_stream: Callable[[str], Any]
+) -> None:
+    raw = await open_stream("/ws/btcusdt@kline_1m")
+    combined = await open_stream("/stream?streams=btcusdt@kline_1h/btcusdt@kline_1M")
+    taker = await trader(server, "kline-taker")
+    bought = await taker.signed(
+        "POST", "/fapi/v1/order", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01"
+    )
+    sold = await taker.signed(
+        "POST", "/fapi/v1/order", symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.03"
+    )
+    assert bought[0] == sold[0] == 200
+    _, [last_trade] = await taker.public("/fapi/v1/trades", symbol=SYMBOL, limit=1)
+
+    first = await raw.next()
+    assert first["e"] == "kline"
+    assert first["s"] == first["k"]["s"] == SYMBOL
+    assert first["k"]["i"] == "1m"
+    assert first["k"]["x"] is False
+    latest = await raw.next_matching(lambda d: d["k"]["L"] == last_trade["id"])
+    assert latest["k"]["x"] is False
+    assert latest["E"] == last_trade["time"]
+    _, [candle] = await taker.public("/fapi/v1/klines", symbol=SYMBOL, interval="1m", limit=1)
+    same_candle(latest["k"], candle)
+    assert latest["k"]["T"] - latest["k"]["t"] == 60_000 - 1
+
+    latest_by_stream: dict[str, Any] = {}
+    while len(latest_by_stream) < 2:
+        message = await combined.next()
+        if message["data"]["k"]["L"] == last_trade["id"]:
+            latest_by_stream[message["stream"]] = message["data"]["k"]
+    hourly, monthly = latest_by_stream["btcusdt@kline_1h"], latest_by_stream["btcusdt@kline_1M"]
+    _, [hour] = await taker.public("/fapi/v1/klines", symbol=SYMBOL, interval="1h", limit=1)
+    same_candle(hourly, hour)
+    assert monthly["i"] == "1M"
+    assert monthly["v"] == hourly["v"]
+
+
+KLINE_MINUTE = 28_333_334 * 60_000
+"""The start of a minute, where the held clock of the next test begins."""
+
+
+@pytest.mark.asyncio
+async def test_a_kline_closes_when_its_minute_ends_even_without_a_trade() -> None:
+    clock = ManualClock(KLINE_MINUTE + 10_000)
+    async with running_server_on(manual_config(), clock) as held:
+        stream = await connect_stream(held, "/ws/btcusdt@kline_1m")
+        taker = await trader(held, "quiet-minute")
+        status, _ = await taker.signed(
+            "POST", "/fapi/v1/order", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.02"
+        )
+        assert status == 200
+        open_candle = (await stream.next())["k"]
+        assert (open_candle["t"], open_candle["x"]) == (KLINE_MINUTE, False)
+
+        # No command follows: the server's own timer must close the candle.
+        clock.set(KLINE_MINUTE + 60_000)
+        closed = await stream.next()
+        assert closed["E"] >= KLINE_MINUTE + 60_000
+        assert closed["k"] == {**open_candle, "x": True}
+        _, candles = await taker.public("/fapi/v1/klines", symbol=SYMBOL, interval="1m")
+        same_candle(closed["k"], candles[-1])
+
+        clock.set(KLINE_MINUTE + 61_000)
+        status, _ = await taker.signed(
+            "POST", "/fapi/v1/order", symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.01"
+        )
+        assert status == 200
+        following = (await stream.next())["k"]
+        assert following["t"] == KLINE_MINUTE + 60_000
+        assert following["n"] == 1
+        assert following["f"] == following["L"] == open_candle["L"] + 1
+        assert following["v"] == "0.010"

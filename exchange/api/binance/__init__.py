@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api.binance import rest, streams
+from exchange.api.binance import rest, streams, ws_api
 
 
 def register(app: web.Application) -> None:
-    """Add the gateway's REST and WebSocket routes to the server's application."""
+    """Add the gateway's REST, stream and WebSocket API routes to the server's application."""
     rest.register(app)
     streams.register(app)
+    ws_api.register(app)

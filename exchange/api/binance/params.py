@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from exchange.api.binance import errors
@@ -19,6 +20,15 @@ def parse(*encoded: str) -> dict[str, str]:
     for text in encoded:
         values.update(parse_qsl(text, keep_blank_values=True))
     return values
+
+
+def field_text(value: Any) -> str:
+    """Return a JSON parameter value as its text in a query string (booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 class Params:

@@ -46,6 +46,8 @@ STATUS_NAMES = {
     OrderStatus.REJECTED: "REJECTED",
 }
 GENERATED_CLIENT_ID_PREFIX = "paperex-"
+LIQUIDATION_CLIENT_ID_PREFIX = "autoclose-"
+"""Binance's client id prefix for liquidation orders, as the user data stream shows them."""
 
 
 def side_name(side: Side) -> str:
@@ -53,7 +55,12 @@ def side_name(side: Side) -> str:
 
 
 def client_order_id(view: OrderView) -> str:
-    """Return the order's client id; one the client did not give is `paperex-<order id>`."""
+    """Return the order's client id; one the client did not give is `paperex-<order id>`.
+
+    A liquidation order's is `autoclose-<time>`, as on Binance and the user data stream.
+    """
+    if view.liquidation:
+        return f"{LIQUIDATION_CLIENT_ID_PREFIX}{view.created_ts}"
     if view.client_order_id is not None:
         return view.client_order_id
     return f"{GENERATED_CLIENT_ID_PREFIX}{view.order_id}"

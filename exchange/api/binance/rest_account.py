@@ -8,17 +8,19 @@ from typing import Any
 from aiohttp import web
 
 from exchange.api.binance import errors, render
-from exchange.api.binance.handlers import keyed, public, signed
-from exchange.api.binance.listen_keys import LISTEN_KEYS, listen_keys
+from exchange.api.binance.handlers import AccountHandler, keyed, public, signed
+from exchange.api.binance.listen_keys import LISTEN_KEYS, ListenKeys, listen_keys
 from exchange.api.binance.params import Params
 from exchange.api.binance.rest_signed import raise_if_rejected, rejection
 from exchange.api.context import ApiContext
 from exchange.api.convert import amount_atoms
+from exchange.api.history import Deleveraged
 from exchange.core.codes import RejectCode
 from exchange.core.commands import AdjustIsolatedMargin, SetLeverage, SetMarginMode
 from exchange.core.enums import MarginMode
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import DEFAULT_LEVERAGE, Account
+from exchange.core.liquidation import adl_queue
 from exchange.core.margin import display_places, format_decimal, format_price
 from exchange.core.market import Market
 from exchange.core.risk import AccountRisk, PositionRisk, account_risk
@@ -36,6 +38,13 @@ INCOME_TYPES = {
 }
 """Ledger kinds as Binance income types; isolated margin transfers are not income there."""
 ADD_MARGIN, REDUCE_MARGIN = 1, 2
+DEFAULT_FORCE_ORDERS = 50
+MAX_FORCE_ORDERS = 100
+AUTO_CLOSE_TYPES = ("LIQUIDATION", "ADL")
+ADL_CLIENT_ORDER_ID = "adl_autoclose"
+"""Binance's client id of an order closing a position by auto-deleveraging."""
+ADL_QUANTILES = 5
+"""Binance shows the ADL queue in five buckets, 0 (last in line) to 4 (first)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,6 +389,99 @@ async def income(context: ApiContext, account_id: int, params: Params) -> Any:
     return rows[-limit:]
 
 
+async def force_orders(context: ApiContext, account_id: int, params: Params) -> Any:
+    """Return the account's liquidation and auto-deleveraging orders that history holds."""
+    market = params.optional_market(context)
+    symbol = None if market is None else market.instrument.symbol
+    auto_close = params.text("autoCloseType")
+    if auto_close is not None and auto_close.upper() not in AUTO_CLOSE_TYPES:
+        raise errors.invalid_value("autoCloseType")
+    wanted = AUTO_CLOSE_TYPES if auto_close is None else (auto_close.upper(),)
+    start = params.integer("startTime")
+    end = params.integer("endTime")
+    limit = params.bounded("limit", DEFAULT_FORCE_ORDERS, 1, MAX_FORCE_ORDERS)
+    history = context.history
+    rows: list[tuple[int, int, dict[str, Any]]] = []
+    if "LIQUIDATION" in wanted:
+        # Liquidation orders are immediate-or-cancel: they are among the finished orders.
+        for order_id in history.account(account_id).finished:
+            view = history.orders.get(order_id)
+            if view is not None and view.liquidation:
+                instrument = context.instrument(view.symbol)
+                rows.append((view.created_ts, view.order_id, render.order(instrument, view)))
+    if "ADL" in wanted:
+        for record in history.deleveraged.get(account_id, ()):
+            rows.append((record.ts, 0, _adl_order(context, record)))
+    chosen = sorted(
+        (
+            row
+            for row in rows
+            if (symbol is None or row[2]["symbol"] == symbol)
+            and (start is None or row[0] >= start)
+            and (end is None or row[0] <= end)
+        ),
+        key=lambda row: (row[0], row[1]),
+    )
+    return [row[2] for row in chosen[-limit:]]
+
+
+def _adl_order(context: ApiContext, record: Deleveraged) -> dict[str, Any]:
+    """Render a position closed by auto-deleveraging as Binance's order (it has no order id)."""
+    instrument = context.instrument(record.symbol)
+    qty = instrument.qty_text(record.qty)
+    price = instrument.price_text(record.price)
+    return {
+        "orderId": 0,
+        "symbol": record.symbol,
+        "status": "FILLED",
+        "clientOrderId": ADL_CLIENT_ORDER_ID,
+        "price": price,
+        "avgPrice": price,
+        "origQty": qty,
+        "executedQty": qty,
+        "cumQuote": render.money(instrument.notional(record.price, record.qty)),
+        "timeInForce": "IOC",
+        "type": "LIMIT",
+        "reduceOnly": True,
+        "closePosition": False,
+        "side": render.side_name(record.side),
+        "positionSide": "BOTH",
+        "stopPrice": "0",
+        "workingType": "CONTRACT_PRICE",
+        "origType": "LIMIT",
+        "time": record.ts,
+        "updateTime": record.ts,
+    }
+
+
+async def adl_quantile(context: ApiContext, account_id: int, params: Params) -> Any:
+    """Return where each held position stands in the engine's ADL queue, in five buckets.
+
+    The queue is the engine's own ranking (profit x effective leverage, per side); the
+    bucket is the position's rank among the positions on its side, 4 for the first fifth.
+    """
+    market = params.optional_market(context)
+    ledger = context.exchange.ledger
+    account = ledger.accounts[account_id]
+    rows = []
+    for symbol, position in sorted(account.positions.items()):
+        if not position.qty or (market is not None and market.instrument.symbol != symbol):
+            continue
+        side_sign = 1 if position.qty > 0 else -1
+        # Nobody is being liquidated: the insurance fund stands in, as the queue skips it.
+        queue = adl_queue(ledger, symbol, ledger.insurance, side_sign)
+        rank = next(i for i, other in enumerate(queue) if other is position)
+        quantile = ADL_QUANTILES - 1 - rank * ADL_QUANTILES // len(queue)
+        rows.append(
+            {
+                "symbol": symbol,
+                # One-way positions: Binance says to read BOTH and ignore LONG and SHORT.
+                "adlQuantile": {"LONG": 0, "SHORT": 0, "BOTH": quantile},
+            }
+        )
+    return rows
+
+
 async def get_position_mode(context: ApiContext, account_id: int, params: Params) -> Any:
     return {"dualSidePosition": False}
 
@@ -437,10 +539,10 @@ async def capital_config(context: ApiContext, params: Params) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _listen_key_handlers(app: web.Application) -> dict[str, Any]:
-    registry = app[LISTEN_KEYS]
+def listen_key_handlers(registry: ListenKeys) -> dict[str, AccountHandler]:
+    """Return the listen-key actions, `start`, `keepalive` and `close`, on a registry."""
 
-    async def issue(context: ApiContext, account_id: int, params: Params) -> Any:
+    async def start(context: ApiContext, account_id: int, params: Params) -> Any:
         return {"listenKey": registry.issue(account_id, context.clock.now_ms())}
 
     async def keepalive(context: ApiContext, account_id: int, params: Params) -> Any:
@@ -453,7 +555,7 @@ def _listen_key_handlers(app: web.Application) -> dict[str, Any]:
         registry.close(account_id)
         return {}
 
-    return {"POST": issue, "PUT": keepalive, "DELETE": close}
+    return {"start": start, "keepalive": keepalive, "close": close}
 
 
 def register(app: web.Application) -> None:
@@ -474,9 +576,12 @@ def register(app: web.Application) -> None:
         ("GET", "/fapi/v1/leverageBracket", leverage_bracket),
         ("GET", "/fapi/v1/commissionRate", commission_rate),
         ("GET", "/fapi/v1/income", income),
+        ("GET", "/fapi/v1/forceOrders", force_orders),
+        ("GET", "/fapi/v1/adlQuantile", adl_quantile),
     ]
     for verb, path, handler in routes:
         app.router.add_route(verb, path, signed(handler))
-    for verb, handler in _listen_key_handlers(app).items():
-        app.router.add_route(verb, "/fapi/v1/listenKey", keyed(handler))
+    actions = listen_key_handlers(app[LISTEN_KEYS])
+    for verb, action in (("POST", "start"), ("PUT", "keepalive"), ("DELETE", "close")):
+        app.router.add_route(verb, "/fapi/v1/listenKey", keyed(actions[action]))
     app.router.add_get("/sapi/v1/capital/config/getall", public(capital_config))

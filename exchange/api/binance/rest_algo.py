@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.api.binance import errors, render
+from exchange.api.binance import algo, errors, render
 from exchange.api.binance.handlers import signed
 from exchange.api.binance.params import Params
 from exchange.api.binance.rest_signed import (
@@ -27,7 +27,7 @@ from exchange.api.context import ApiContext
 from exchange.api.history import OrderView
 from exchange.core.codes import RejectCode
 from exchange.core.commands import CancelOrder
-from exchange.core.enums import OrderStatus, OrderType
+from exchange.core.enums import OrderType
 from exchange.core.instruments import Instrument
 
 ALGO_FIELDS = OrderFields(
@@ -36,19 +36,10 @@ ALGO_FIELDS = OrderFields(
     types=frozenset(t for t in OrderType if t.is_conditional),
 )
 ALGO_NAMES = ("algoId", "clientAlgoId")
-ALGO_STATUS = {
-    OrderStatus.NEW: "NEW",
-    OrderStatus.TRIGGERED: "TRIGGERED",
-    OrderStatus.PARTIALLY_FILLED: "TRIGGERED",
-    OrderStatus.FILLED: "FINISHED",
-    OrderStatus.CANCELED: "CANCELED",
-    OrderStatus.EXPIRED: "EXPIRED",
-    OrderStatus.REJECTED: "REJECTED",
-}
 
 
 def algo_order(instrument: Instrument, view: OrderView) -> dict[str, Any]:
-    triggered = view.status is not OrderStatus.NEW and view.status is not OrderStatus.CANCELED
+    triggered = algo.triggered(view)
     return {
         "algoId": view.order_id,
         "clientAlgoId": render.client_order_id(view),
@@ -59,7 +50,7 @@ def algo_order(instrument: Instrument, view: OrderView) -> dict[str, Any]:
         "positionSide": "BOTH",
         "timeInForce": render.TIME_IN_FORCE_NAMES[view.time_in_force],
         "quantity": instrument.qty_text(view.qty),
-        "algoStatus": ALGO_STATUS[view.status],
+        "algoStatus": algo.status(view),
         "actualOrderId": str(view.order_id) if triggered else "",
         "triggerPrice": render.price(instrument, view.trigger_price),
         "price": render.price(instrument, view.price),
@@ -76,7 +67,7 @@ def algo_order(instrument: Instrument, view: OrderView) -> dict[str, Any]:
         "callbackRate": "",
         "createTime": view.created_ts,
         "updateTime": view.updated_ts,
-        "triggerTime": view.updated_ts if triggered else 0,
+        "triggerTime": view.triggered_ts,
         "goodTillDate": 0,
     }
 

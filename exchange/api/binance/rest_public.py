@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from aiohttp import web
 
 from exchange.api.binance import errors, render
 from exchange.api.binance.handlers import public
+from exchange.api.binance.klines import INTERVALS as KLINE_INTERVALS
+from exchange.api.binance.klines import Kline, interval_bounds
 from exchange.api.binance.params import Params
 from exchange.api.context import ApiContext
-from exchange.api.history import Trade
+from exchange.api.history import FundingSettlement
 from exchange.core.enums import Side
-from exchange.core.instruments import Instrument
 from exchange.core.margin import display_places
 from exchange.core.market import Market
 from exchange.core.numbers import format_rate
@@ -25,25 +27,10 @@ DEFAULT_TRADES = 500
 MAX_TRADES = 1000
 DEFAULT_KLINES = 500
 MAX_KLINES = 1500
+DEFAULT_FUNDING_RATES = 100
+MAX_FUNDING_RATES = 1000
+HOUR_MS = 60 * 60 * 1000
 MINUTE_MS = 60_000
-KLINE_INTERVALS = {
-    "1m": MINUTE_MS,
-    "3m": 3 * MINUTE_MS,
-    "5m": 5 * MINUTE_MS,
-    "15m": 15 * MINUTE_MS,
-    "30m": 30 * MINUTE_MS,
-    "1h": 60 * MINUTE_MS,
-    "2h": 120 * MINUTE_MS,
-    "4h": 240 * MINUTE_MS,
-    "6h": 360 * MINUTE_MS,
-    "8h": 480 * MINUTE_MS,
-    "12h": 720 * MINUTE_MS,
-    "1d": DAY_MS,
-    "3d": 3 * DAY_MS,
-    "1w": 7 * DAY_MS,
-}
-WEEK_START_MS = 4 * DAY_MS
-"""Weekly candles open on Monday; the epoch fell on a Thursday."""
 INTEREST_RATE = "0.00010000"
 """Binance's fixed interest rate in the funding formula, shown as Binance shows it."""
 
@@ -143,38 +130,22 @@ async def klines(context: ApiContext, params: Params) -> Any:
     market = params.market(context)
     instrument = market.instrument
     interval = params.required("interval")
-    width = KLINE_INTERVALS.get(interval)
-    if width is None:
+    if interval not in KLINE_INTERVALS:
         raise errors.invalid_value("interval")
     limit = params.bounded("limit", DEFAULT_KLINES, 1, MAX_KLINES)
     start = params.integer("startTime")
     end = params.integer("endTime")
-    buckets: dict[int, list[Trade]] = {}
+    candles: dict[int, Kline] = {}
     for trade in context.history.trades[instrument.symbol]:
         if (start is None or trade.ts >= start) and (end is None or trade.ts <= end):
-            offset = WEEK_START_MS if interval == "1w" else 0
-            buckets.setdefault(trade.ts - (trade.ts - offset) % width, []).append(trade)
-    opens = sorted(buckets)
+            open_ms, _ = interval_bounds(interval, trade.ts)
+            candle = candles.get(open_ms)
+            if candle is None:
+                candle = candles[open_ms] = Kline(instrument.symbol, interval, trade.ts)
+            candle.add(trade.trade_id, trade.price, trade.qty, trade.taker_side)
+    opens = sorted(candles)
     opens = opens[:limit] if start is not None else opens[-limit:]
-    return [_candle(instrument, open_ms, width, buckets[open_ms]) for open_ms in opens]
-
-
-def _candle(instrument: Instrument, open_ms: int, width: int, rows: list[Trade]) -> list[Any]:
-    bought = [t for t in rows if t.taker_side is Side.BUY]
-    return [
-        open_ms,
-        instrument.price_text(rows[0].price),
-        instrument.price_text(max(t.price for t in rows)),
-        instrument.price_text(min(t.price for t in rows)),
-        instrument.price_text(rows[-1].price),
-        instrument.qty_text(sum(t.qty for t in rows)),
-        open_ms + width - 1,
-        render.money(instrument.notional(sum(t.price * t.qty for t in rows), 1)),
-        len(rows),
-        instrument.qty_text(sum(t.qty for t in bought)),
-        render.money(instrument.notional(sum(t.price * t.qty for t in bought), 1)),
-        "0",
-    ]
+    return [candles[open_ms].row(instrument) for open_ms in opens]
 
 
 def _last_price(market: Market) -> int | None:
@@ -248,6 +219,58 @@ async def premium_index(context: ApiContext, params: Params) -> Any:
             }
         )
     return rows[0] if single else rows
+
+
+async def funding_rate_history(context: ApiContext, params: Params) -> Any:
+    """Return settled funding rates that history holds (the last 1,000 per symbol), oldest first.
+
+    Without startTime the latest `limit` answer; with it, the first `limit` from then on.
+    """
+    market = params.optional_market(context)
+    start = params.integer("startTime")
+    end = params.integer("endTime")
+    limit = params.bounded("limit", DEFAULT_FUNDING_RATES, 1, MAX_FUNDING_RATES)
+    history = context.history.funding
+    symbols = [market.instrument.symbol] if market is not None else sorted(history)
+    settled: list[FundingSettlement] = sorted(
+        (
+            row
+            for symbol in symbols
+            for row in history.get(symbol, ())
+            if (start is None or row.ts >= start) and (end is None or row.ts <= end)
+        ),
+        key=lambda row: (row.ts, row.symbol),
+    )
+    chosen = settled[:limit] if start is not None else settled[-limit:]
+    return [
+        {
+            "symbol": row.symbol,
+            "fundingRate": format_rate(row.rate),
+            "fundingTime": row.ts,
+            "markPrice": render.price(context.instrument(row.symbol), row.mark_price),
+        }
+        for row in chosen
+    ]
+
+
+async def funding_info(context: ApiContext, params: Params) -> Any:
+    """Return every symbol's funding cap, floor and interval; none while funding is off."""
+    funding = context.funding
+    if funding is None or funding.next_funding_ms is None:
+        return []
+    hours = Fraction(funding.interval_ms, HOUR_MS)
+    # Binance's intervals are whole hours; a shorter configured one shows as a fraction.
+    interval_hours: int | float = int(hours) if hours.denominator == 1 else float(hours)
+    return [
+        {
+            "symbol": symbol,
+            "adjustedFundingRateCap": format_rate(funding.cap),
+            "adjustedFundingRateFloor": format_rate(-funding.cap),
+            "fundingIntervalHours": interval_hours,
+            "disclaimer": False,
+        }
+        for symbol in sorted(context.exchange.markets)
+    ]
 
 
 async def ticker_24hr(context: ApiContext, params: Params) -> Any:
@@ -325,6 +348,8 @@ def register(app: web.Application) -> None:
         "/fapi/v2/ticker/price": ticker_price,
         "/fapi/v1/ticker/bookTicker": book_ticker,
         "/fapi/v1/premiumIndex": premium_index,
+        "/fapi/v1/fundingRate": funding_rate_history,
+        "/fapi/v1/fundingInfo": funding_info,
         "/fapi/v1/ticker/24hr": ticker_24hr,
     }
     for path, handler in routes.items():

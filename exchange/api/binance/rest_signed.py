@@ -15,7 +15,7 @@ from aiohttp import web
 
 from exchange.api.binance import errors, render
 from exchange.api.binance.handlers import signed
-from exchange.api.binance.params import Params
+from exchange.api.binance.params import Params, field_text
 from exchange.api.context import ApiContext, Submitted
 from exchange.api.convert import price_ticks, qty_lots
 from exchange.api.errors import ApiError
@@ -141,7 +141,7 @@ async def batch_orders(context: ApiContext, account_id: int, params: Params) -> 
         raise errors.invalid_value("batchOrders")
     answers: list[Any] = []
     for item in batch:
-        fields = {str(k): _field_text(v) for k, v in item.items()}
+        fields = {str(k): field_text(v) for k, v in item.items()}
         try:
             order_id = await place(context, account_id, Params(fields), ORDER_FIELDS)
         except errors.BinanceError as error:
@@ -151,12 +151,6 @@ async def batch_orders(context: ApiContext, account_id: int, params: Params) -> 
         else:
             answers.append(order_of(context, order_id))
     return answers
-
-
-def _field_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def place(context: ApiContext, account_id: int, params: Params, fields: OrderFields) -> int:

@@ -6,6 +6,11 @@ Marks, tickers and partial books are conflated per stream (a slow reader gets th
 Diff depth is never lost: while a socket's previous diff still waits unsent, the new one is
 merged into it (U of the first, u of the last, pu of the first, the later size per level), so
 U/u/pu stay continuous; if the outbox is full the socket is closed and the client resyncs.
+
+Klines are pushed on each trade in the open candle (conflated per candle) and once more, never
+conflated, with x true when the interval ends: at the first command after its end, or by
+`close_klines_on_time` when the market is quiet, so a client learns a candle closed without
+waiting for the next trade.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import structlog
 
 from exchange.api.binance import ws_market, ws_user
+from exchange.api.binance.klines import Kline
 from exchange.api.binance.stream_names import Stream, StreamKind
 from exchange.api.context import ApiContext
 from exchange.api.jsonrpc import dumps
@@ -29,6 +35,10 @@ log = structlog.get_logger("paperex.binance.streams")
 
 MAX_STREAMS = 1024
 """Streams one socket may hold, as on Binance."""
+
+KLINE_CHECK_MS = 250
+"""How often a quiet market's open candles are checked for their end (Binance pushes klines
+every 250 ms), so a close is late by at most this much even if the clock is not the system's."""
 
 
 class _PendingDepth:
@@ -102,14 +112,20 @@ class StreamHub:
         self.names: dict[tuple[StreamKind, str | None], set[str]] = {}
         self.streams: dict[str, Stream] = {}
         self.accounts: dict[int, set[StreamSocket]] = {}
+        self.klines: dict[str, Kline] = {}
+        """Open candles by kline stream name; only those with trades."""
+        self._kline_opened = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ subscriptions
 
     def subscribe(self, socket: StreamSocket, stream: Stream) -> None:
-        """Add a stream to a socket; a partial book or ticker is sent at once."""
+        """Add a stream to a socket; a partial book, ticker or open candle is sent at once."""
         if stream.name in socket.streams:
             return
+        if stream.kind is StreamKind.KLINE:
+            # A stale candle closes before the newcomer sees the current one.
+            self._close_klines(self.context.clock.now_ms())
         socket.streams[stream.name] = stream
         self.streams[stream.name] = stream
         self.sockets.setdefault(stream.name, set()).add(socket)
@@ -130,6 +146,7 @@ class StreamHub:
         if not sockets:
             del self.sockets[name]
             del self.streams[name]
+            self.klines.pop(name, None)
             names = self.names.get((stream.kind, stream.symbol))
             if names is not None:
                 names.discard(name)
@@ -175,6 +192,15 @@ class StreamHub:
             return ws_market.tickers(context, symbol, ts)[0]
         if kind is StreamKind.MINI_TICKER:
             return ws_market.tickers(context, symbol, ts)[1]
+        if kind is StreamKind.KLINE:
+            kline = self.klines.get(stream.name)
+            if kline is None:
+                trades = context.history.trades[symbol]
+                kline = Kline.from_history(symbol, stream.interval, ts, trades)
+                if not kline.count:
+                    return None
+                self._open_kline(stream.name, kline)
+            return kline.render(context.instrument(symbol), ts, closed=False)
         return None
 
     def _all_marks(self, ts: int) -> list[dict[str, Any]]:
@@ -193,6 +219,8 @@ class StreamHub:
         if not self.sockets:
             return
         ts = command.ts
+        if self.klines:
+            self._close_klines(ts)
         books: set[str] = set()
         marks: set[str] = set()
         takers: dict[str, list[OrderFilled]] = {}
@@ -209,6 +237,7 @@ class StreamHub:
                 self._force_order(event, ts)
         for symbol, fills in takers.items():
             self._trades(symbol, fills, ts)
+            self._klines(symbol, fills, ts)
         for symbol in books:
             self._state(StreamKind.BOOK_TICKER, symbol, ts)
             self._state(StreamKind.PARTIAL_DEPTH, symbol, ts)
@@ -221,11 +250,12 @@ class StreamHub:
         names = self.names.get((kind, symbol))
         return [name for name in names if name in self.sockets] if names else []
 
-    def _send(self, name: str, payload: Any, *, conflate: bool) -> None:
+    def _send(self, name: str, payload: Any, *, conflate: bool, key: str | None = None) -> None:
+        """Send a payload to a stream's sockets; conflated ones replace a waiting one by key."""
         frames = _Frames(name, payload)
         for socket in self.sockets.get(name, ()):
             if conflate:
-                socket.connection.send_market(name, frames.for_socket(socket))
+                socket.connection.send_market(key or name, frames.for_socket(socket))
             else:
                 socket.connection.send_private(frames.for_socket(socket))
 
@@ -258,6 +288,53 @@ class StreamHub:
                 self._send(name, full, conflate=True)
             for name in mini_names:
                 self._send(name, mini, conflate=True)
+
+    # ------------------------------------------------------------------ klines
+
+    def _open_kline(self, name: str, kline: Kline) -> None:
+        self.klines[name] = kline
+        self._kline_opened.set()
+
+    def _klines(self, symbol: str, fills: list[OrderFilled], ts: int) -> None:
+        names = self._subscribed(StreamKind.KLINE, symbol)
+        if not names:
+            return
+        instrument = self.context.instrument(symbol)
+        for name in names:
+            kline = self.klines.get(name)
+            if kline is None:
+                kline = Kline(symbol, self.streams[name].interval, ts)
+                self._open_kline(name, kline)
+            for fill in fills:
+                kline.add(fill.trade_id, fill.last_px, fill.last_qty, fill.side)
+            # Keyed by candle, so an update waiting unsent is never replaced by the next
+            # candle's, which would hide the close sent in between.
+            payload = kline.render(instrument, ts, closed=False)
+            self._send(name, payload, conflate=True, key=f"{name}@{kline.open_ms}")
+
+    def _close_klines(self, now: int) -> None:
+        """Send the final state (x true) of every open candle whose interval ended before now."""
+        for name, kline in list(self.klines.items()):
+            if now <= kline.close_ms:
+                continue
+            del self.klines[name]
+            payload = kline.render(self.context.instrument(kline.symbol), now, closed=True)
+            self._send(name, payload, conflate=False)
+
+    async def close_klines_on_time(self) -> None:
+        """Close candles as their intervals end, also when no command comes; run until cancelled."""
+        clock = self.context.clock
+        while True:
+            if not self.klines:
+                self._kline_opened.clear()
+                await self._kline_opened.wait()
+                continue
+            now = clock.now_ms()
+            self._close_klines(now)
+            due_ms = min((k.close_ms + 1 - now for k in self.klines.values()), default=0)
+            await asyncio.sleep(min(max(due_ms, 1), KLINE_CHECK_MS) / 1000)
+
+    # ------------------------------------------------------------------ liquidations
 
     def _force_order(self, event: Liquidated, ts: int) -> None:
         names = self._subscribed(StreamKind.FORCE_ORDER, event.symbol)

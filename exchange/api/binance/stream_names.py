@@ -6,6 +6,8 @@ from collections.abc import Container
 from dataclasses import dataclass
 from enum import Enum
 
+from exchange.api.binance import klines
+
 PARTIAL_DEPTH_LEVELS = (5, 10, 20)
 DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms")
 
@@ -21,6 +23,7 @@ class StreamKind(Enum):
     TICKER = "ticker"
     MINI_TICKER = "miniTicker"
     FORCE_ORDER = "forceOrder"
+    KLINE = "kline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class Stream:
     kind: StreamKind
     symbol: str | None
     levels: int = 0
+    interval: str = ""
 
 
 _SIMPLE = {
@@ -44,6 +48,7 @@ _SIMPLE = {
     "forceOrder": StreamKind.FORCE_ORDER,
 }
 _ALL_MARK_PRICES = ("!markPrice@arr", "!markPrice@arr@1s")
+KLINE_INTERVALS = klines.INTERVALS
 
 
 def is_market_stream(name: str) -> bool:
@@ -62,6 +67,11 @@ def parse_stream(name: str, symbols: Container[str]) -> Stream | None:
     kind = _SIMPLE.get(rest)
     if kind is not None:
         return Stream(name, kind, symbol)
+    if rest.startswith("kline_"):
+        interval = rest[len("kline_") :]
+        if interval not in KLINE_INTERVALS:
+            return None
+        return Stream(name, StreamKind.KLINE, symbol, interval=interval)
     if not rest.startswith("depth"):
         return None
     levels_text, _, speed = rest[len("depth") :].partition("@")

@@ -13,6 +13,7 @@ Control messages `{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS", "pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -67,8 +68,13 @@ async def _listen(app: web.Application) -> AsyncIterator[None]:
     # before the first command and unsubscribed after the runtime has stopped.
     sequencer = app[API_CONTEXT].sequencer
     assert isinstance(sequencer, Sequencer), "the server wires the runtime's sequencer"
-    unsubscribe = sequencer.subscribe(app[STREAM_HUB])
+    hub = app[STREAM_HUB]
+    unsubscribe = sequencer.subscribe(hub)
+    closer = asyncio.create_task(hub.close_klines_on_time(), name="binance kline closer")
     yield
+    closer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await closer
     unsubscribe()
 
 
