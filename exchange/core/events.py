@@ -19,7 +19,7 @@ from exchange.core.enums import (
     OrderType,
     Side,
 )
-from exchange.core.records import fast_init
+from exchange.core.records import builder, fast_init
 
 
 @fast_init
@@ -275,3 +275,15 @@ Event = (
     | AutoDeleveraged
     | TradingStatusChanged
 )
+
+# ---------------------------------------------------------------------- hot-path builders
+
+# The events a trading command makes, built about three times faster than by calling the
+# class (see records.builder); the result is the same frozen instance.
+build_order_accepted = builder(OrderAccepted)
+build_order_filled = builder(OrderFilled)
+build_order_canceled = builder(OrderCanceled)
+build_order_expired = builder(OrderExpired)
+build_book_updated = builder(BookUpdated)
+build_position_changed = builder(PositionChanged)
+build_balance_changed = builder(BalanceChanged)

@@ -54,12 +54,13 @@ from exchange.core.events import (
     MarkUpdated,
     OrderAccepted,
     OrderAmended,
-    OrderCanceled,
-    OrderExpired,
-    OrderFilled,
     OrderRejected,
     OrderTriggered,
     TradingStatusChanged,
+    build_order_accepted,
+    build_order_canceled,
+    build_order_expired,
+    build_order_filled,
 )
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Ledger, Position
@@ -75,7 +76,7 @@ from exchange.core.liquidation import (
 from exchange.core.margin import initial_margin
 from exchange.core.market import Market
 from exchange.core.numbers import RATE_SCALE
-from exchange.core.orders import Order
+from exchange.core.orders import TRANSITIONS, Order, check_transition
 from exchange.core.risk_index import RiskIndex
 from exchange.core.validation import check_amend, check_new_order
 
@@ -89,6 +90,9 @@ _GTC, _IOC, _FOK, _POST_ONLY = (
     TimeInForce.POST_ONLY,
 )
 _FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
+_CANCELED, _EXPIRED = OrderStatus.CANCELED, OrderStatus.EXPIRED
+_USER_CANCEL = CancelReason.USER
+_OPEN_STATUSES = frozenset(status for status in OrderStatus if status.is_open)
 _MAKER, _TAKER = LiquiditySide.MAKER, LiquiditySide.TAKER
 _NO_PREVENTION = SelfTradePrevention.NONE
 _EXPIRE_MAKER, _EXPIRE_TAKER = SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_TAKER
@@ -170,22 +174,23 @@ class Exchange:
             raise SequenceError(f"seq {command.seq} after {self.last_seq}")
         if command.ts < self.last_ts:
             raise SequenceError(f"ts {command.ts} before {self.last_ts}")
-        self.last_seq = self._seq = command.seq
+        seq = self.last_seq = self._seq = command.seq
         self.last_ts = command.ts
         events: list[Event] = []
         self._events = events
         self._handlers[type(command)](command)
-        if self._touched:
-            for market in self._touched.values():
-                update = market.book.take_update(command.seq)
+        touched = self._touched
+        if touched:
+            for market in touched.values():
+                update = market.book.take_update(seq)
                 if update is not None:
                     events.append(update)
-            self._touched.clear()
+            touched.clear()
         ledger = self.ledger
         if ledger.changed_wallets or ledger.changed_positions:
             if self.risk is not None:
                 self.risk.note_changes()
-            ledger.take_changes(command.seq, events)
+            ledger.take_changes(seq, events)
         return events
 
     # ------------------------------------------------------------------ accounts
@@ -199,7 +204,8 @@ class Exchange:
     # ------------------------------------------------------------------ new orders
 
     def _place_order(self, command: PlaceOrder) -> None:
-        account = self.ledger.user_account(command.account_id)
+        ledger = self.ledger
+        account = ledger.user_account(command.account_id)
         market = self.markets.get(command.symbol)
         if account is None:
             self._reject_order(command, RejectCode.UNKNOWN_ACCOUNT, "unknown account")
@@ -211,10 +217,11 @@ class Exchange:
         if market.halted:
             self._reject_order(command, RejectCode.SYMBOL_HALTED, f"{command.symbol} is halted")
             return
-        problem = check_new_order(command, account, market, self.ledger)
+        problem = check_new_order(command, account, market, ledger)
         if problem is not None:
             self._reject_order(command, *problem)
             return
+        order_type = command.order_type
         order = Order(
             self.next_order_id,
             command.account_id,
@@ -231,36 +238,43 @@ class Exchange:
             command.client_order_id,
             command.self_trade_prevention or self.default_self_trade_prevention,
         )
-        if order.order_type not in CONDITIONAL_ORDER_TYPES:
+        is_conditional = order_type in CONDITIONAL_ORDER_TYPES
+        if not is_conditional:
             # A conditional order holds margin only once it fires, as on Binance.
-            hold_problem = self.ledger.hold_for_order(
-                account, market.instrument, order, self._hold_reference(market, order)
-            )
+            reference = market.mark_price
+            if reference is None:
+                reference = self._hold_reference(market, order)
+            hold_problem = ledger.hold_for_order(account, market.instrument, order, reference)
             if hold_problem is not None:
                 self._reject_order(command, *hold_problem)
                 return
-        self.next_order_id += 1
-        self.orders[order.order_id] = order
-        account.open_orders.setdefault(order.symbol, {})[order.order_id] = order
+        order_id = order.order_id
+        self.next_order_id = order_id + 1
+        self.orders[order_id] = order
+        symbol = order.symbol
+        open_here = account.open_orders.get(symbol)
+        if open_here is None:
+            open_here = account.open_orders[symbol] = {}
+        open_here[order_id] = order
         if order.client_order_id is not None:
             account.client_orders[order.client_order_id] = order
         self._events.append(
-            OrderAccepted(
+            build_order_accepted(
                 self._seq,
-                order.order_id,
+                order_id,
                 order.account_id,
-                order.symbol,
+                symbol,
                 order.side,
-                order.order_type,
+                order_type,
                 order.qty,
                 order.price,
                 order.client_order_id,
             )
         )
-        if order.order_type in CONDITIONAL_ORDER_TYPES:
+        if is_conditional:
             market.triggers.add(order)
             return
-        self.ledger.track_order(account, order)
+        ledger.track_order(account, order)
         last_price = market.last_price
         self._execute(order, account, market)
         if market.last_price != last_price:
@@ -303,24 +317,30 @@ class Exchange:
         """Match an active order against the book; rest or expire what is left."""
         book = market.book
         self._touched[order.symbol] = market
+        is_buy = order.side is _BUY
         is_market = order.order_type not in LIMIT_PRICE_ORDER_TYPES
         limit: int | None
         if is_market:
             band = market.price_band()
-            limit = None if band is None else band[order.side is _BUY]
+            limit = None if band is None else band[is_buy]
         else:
             limit = order.price
         time_in_force = order.time_in_force
         if time_in_force is _FOK and not self._can_fill_completely(order, market, limit):
             self._expire(order, market, ExpireReason.TIME_IN_FORCE)
             return
-        if time_in_force is _POST_ONLY and book.crosses(order.side, limit):
-            # Only a triggered stop-limit gets here; a new one was rejected up front.
-            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
-            return
-        if book.crosses(order.side, limit):
+        # OrderBook.crosses, inline: most orders rest without trading.
+        best = (book.asks if is_buy else book.bids).best
+        crosses = best is not None and (
+            limit is None or (best <= limit if is_buy else best >= limit)
+        )
+        if crosses:
+            if time_in_force is _POST_ONLY:
+                # Only a triggered stop-limit gets here; a new one was rejected up front.
+                self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+                return
             self._match(order, account, market, limit)
-            if order.qty == order.filled_qty or not order.status.is_open:
+            if order.qty == order.filled_qty or order.status not in _OPEN_STATUSES:
                 return
         if is_market:
             reason = (
@@ -332,21 +352,24 @@ class Exchange:
         elif time_in_force is _IOC or time_in_force is _FOK:
             self._expire(order, market, ExpireReason.TIME_IN_FORCE)
         else:
-            book.side(order.side).add(order)
+            (book.bids if is_buy else book.asks).add(order)
 
     def _match(self, taker: Order, account: Account, market: Market, limit: int | None) -> None:
         """Trade the taker against resting orders in price-time priority up to limit."""
-        opposite = market.book.opposite(taker.side)
         is_buy = taker.side is _BUY
-        accounts = self.ledger.accounts
+        book = market.book
+        opposite = book.asks if is_buy else book.bids
         ledger = self.ledger
+        accounts = ledger.accounts
         symbol = taker.symbol
         levels = opposite.levels
+        changed = opposite.changed
         while taker.qty > taker.filled_qty:
             best = opposite.best
             if best is None or (limit is not None and (best > limit if is_buy else best < limit)):
                 return
-            maker = levels[best].first()
+            level = levels[best]
+            maker = next(iter(level.orders.values()))
             if (
                 maker.account_id == taker.account_id
                 and taker.self_trade_prevention is not _NO_PREVENTION
@@ -373,8 +396,10 @@ class Exchange:
                     return
                 qty = min(qty, cap)
             trade_id = self.next_trade_id
-            self.next_trade_id += 1
-            opposite.reduce(maker, qty)
+            self.next_trade_id = trade_id + 1
+            # BookSide.reduce, inline: the maker rests at the best level.
+            level.size -= qty
+            changed.add(best)
             self._fill(maker, maker_account, market, qty, best, trade_id, _MAKER)
             self._fill(taker, account, market, qty, best, trade_id, _TAKER)
             market.last_price = best
@@ -390,27 +415,39 @@ class Exchange:
         liquidity_side: LiquiditySide,
     ) -> None:
         instrument = market.instrument
-        order.filled_qty += qty
+        ledger = self.ledger
+        side = order.side
+        is_buy = side is _BUY
+        filled = order.filled_qty = order.filled_qty + qty
         order.filled_cost += price * qty
-        self.ledger.track_order(account, order)
-        fee, realized = self.ledger.settle_fill(
+        leaves = order.qty - filled
+        # Ledger.track_order, inline: the position's open-order totals follow the fill.
+        position = account.positions.get(order.symbol) or ledger.position(account, order.symbol)
+        if is_buy:
+            position.open_buy_qty += leaves - order.counted
+        else:
+            position.open_sell_qty += leaves - order.counted
+        order.counted = leaves
+        fee, realized = ledger.settle_fill(
             account,
             instrument,
-            qty if order.side is _BUY else -qty,
+            qty if is_buy else -qty,
             price,
             instrument.maker_fee_rate
             if liquidity_side is _MAKER
             else (0 if order.liquidation else instrument.taker_fee_rate),
         )
-        leaves = order.qty - order.filled_qty
-        order.move_to(_FILLED if leaves == 0 else _PARTIALLY_FILLED)
+        status = _FILLED if leaves == 0 else _PARTIALLY_FILLED
+        if status not in TRANSITIONS[order.status]:
+            check_transition(order.status, status)  # raises
+        order.status = status
         self._events.append(
-            OrderFilled(
+            build_order_filled(
                 self._seq,
                 order.order_id,
                 order.account_id,
                 order.symbol,
-                order.side,
+                side,
                 trade_id,
                 price,
                 qty,
@@ -422,10 +459,14 @@ class Exchange:
         )
         if leaves == 0:
             if order.resting:
-                market.book.side(order.side).remove(order)
+                book = market.book
+                (book.bids if is_buy else book.asks).remove(order)
             self._close(order, account)
         elif order.hold:
-            self.ledger.resize_hold(account, instrument, order, market.reference_price())
+            reference = market.mark_price
+            if reference is None:
+                reference = market.last_price
+            ledger.resize_hold(account, instrument, order, reference)
 
     def _can_fill_completely(self, order: Order, market: Market, limit: int | None) -> bool:
         """Tell whether a fill-or-kill order would fill in full right now."""
@@ -465,47 +506,54 @@ class Exchange:
     def _expire(self, order: Order, market: Market, reason: ExpireReason) -> None:
         account = self.ledger.accounts[order.account_id]
         self._take_out(order, market)
-        order.move_to(OrderStatus.EXPIRED)
+        order.move_to(_EXPIRED)
         self._events.append(
-            OrderExpired(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            build_order_expired(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 
     def _cancel(self, order: Order, account: Account, reason: CancelReason) -> None:
         market = self.markets[order.symbol]
         self._take_out(order, market)
-        order.move_to(OrderStatus.CANCELED)
+        order.move_to(_CANCELED)
         self._events.append(
-            OrderCanceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            build_order_canceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 
     def _take_out(self, order: Order, market: Market) -> None:
         """Remove an open order from wherever it waits: the book or the trigger index."""
         if order.resting:
-            market.book.side(order.side).remove(order)
-            self._touched[market.instrument.symbol] = market
+            book = market.book
+            (book.bids if order.side is _BUY else book.asks).remove(order)
+            self._touched[order.symbol] = market
         elif order.waiting:
             market.triggers.remove(order)
 
     def _close(self, order: Order, account: Account) -> None:
         """Forget a finished order everywhere it was indexed as open."""
-        del self.orders[order.order_id]
-        open_here = account.open_orders[order.symbol]
-        del open_here[order.order_id]
+        order_id = order.order_id
+        del self.orders[order_id]
+        open_orders = account.open_orders
+        open_here = open_orders[order.symbol]
+        del open_here[order_id]
         if not open_here:
-            del account.open_orders[order.symbol]
+            del open_orders[order.symbol]
         if order.client_order_id is not None:
             del account.client_orders[order.client_order_id]
-        self.ledger.untrack_order(account, order)
-        self.ledger.release_hold(account, order)
+        # Ledger.untrack_order and release_hold, skipped when there is nothing to give back.
+        if order.counted:
+            self.ledger.untrack_order(account, order)
+        if order.hold:
+            account.order_margin -= order.hold
+            order.hold = 0
 
     # ------------------------------------------------------------------ triggers
 
     def _fire_triggers(self, market: Market) -> None:
         """Activate conditional orders whose trigger was reached, oldest first, until none."""
         triggers = market.triggers
-        while True:
+        while triggers.count:
             fired: list[int] = []
             if market.mark_price is not None:
                 fired.extend(triggers.pop_fired(TriggerBy.MARK, market.mark_price))
@@ -577,9 +625,17 @@ class Exchange:
         self._events.append(CommandRejected(self._seq, account_id, code, reason))
 
     def _cancel_order(self, command: CancelOrder) -> None:
-        order = self._find_order(command.account_id, command.order_id, command.client_order_id)
+        order_id = command.order_id
+        if order_id is not None and command.client_order_id is None:
+            # The usual cancel, by order id. An open order's account exists and is never the
+            # insurance fund's, so _find_order would find this same order.
+            order = self.orders.get(order_id)
+            if order is not None and order.account_id == command.account_id:
+                self._cancel(order, self.ledger.accounts[order.account_id], _USER_CANCEL)
+                return
+        order = self._find_order(command.account_id, order_id, command.client_order_id)
         if order is not None:
-            self._cancel(order, self.ledger.accounts[order.account_id], CancelReason.USER)
+            self._cancel(order, self.ledger.accounts[order.account_id], _USER_CANCEL)
 
     def _cancel_all_orders(self, command: CancelAllOrders) -> None:
         account = self.ledger.user_account(command.account_id)

@@ -15,6 +15,12 @@ class InvariantError(AssertionError):
     """The state broke a rule that must always hold."""
 
 
+# Here rather than beside the table in orders.py: the errors that mean a bug stay plain Python
+# classes, so the modules of the matching path compile with mypyc (see bench_engine.py).
+class TransitionError(AssertionError):
+    """An order was asked to move to a status the table forbids: a bug, never user input."""
+
+
 def state_hash(exchange: Exchange) -> str:
     """Return a SHA-256 over the whole state, equal for equal histories."""
     markets = tuple(
@@ -100,7 +106,7 @@ def check_invariants(exchange: Exchange) -> None:
             if order.symbol == symbol and order.waiting
         }
         _require(
-            len(market.triggers) == len(waiting_here),
+            len(market.triggers) == market.triggers.count == len(waiting_here),
             f"{symbol} trigger index disagrees with open conditional orders",
         )
         waiting |= waiting_here

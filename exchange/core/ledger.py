@@ -19,7 +19,12 @@ from enum import StrEnum
 
 from exchange.core.codes import RejectCode
 from exchange.core.enums import LedgerEntryKind, MarginMode, Side
-from exchange.core.events import BalanceChanged, Event, LedgerEntry, PositionChanged
+from exchange.core.events import (
+    Event,
+    LedgerEntry,
+    build_balance_changed,
+    build_position_changed,
+)
 from exchange.core.instruments import Instrument
 from exchange.core.margin import initial_margin, maintenance_margin
 from exchange.core.numbers import RATE_SCALE, ceil_div
@@ -41,6 +46,10 @@ class SystemAccount(StrEnum):
 
     FEE_POOL = "fee_pool"
     FUNDING_POOL = "funding_pool"
+
+
+# Read per fill; a module global is several times cheaper than the enum attribute.
+_FEE_POOL = SystemAccount.FEE_POOL
 
 
 class Position:
@@ -219,9 +228,23 @@ class Ledger:
 
     def available_balance(self, account: Account, state: CrossState | None = None) -> int:
         """Return what the account can still commit: cross margin balance less margins in use."""
-        if state is None:
-            state = self.cross_state(account)
-        return state.margin_balance - state.initial_margin - account.order_margin
+        if state is not None:
+            return state.margin_balance - state.initial_margin - account.order_margin
+        # cross_state's sum without the maintenance margins, which this does not need: every
+        # new order asks for it, so it is worth the few lines of repetition.
+        available = account.wallet - account.order_margin
+        marks = self.marks
+        for position in account.positions.values():
+            qty = position.qty
+            if qty and position.margin_mode is _CROSS:
+                symbol = position.symbol
+                mark = marks.get(symbol)
+                if mark is None:
+                    available -= ceil_div(abs(position.cost), position.leverage)
+                else:
+                    value = self.instruments[symbol].notional(mark, qty)
+                    available += value - position.cost - ceil_div(abs(value), position.leverage)
+        return available
 
     def withdrawable(self, account: Account) -> int:
         """Return what may leave the account: available balance without unrealised profit."""
@@ -266,43 +289,49 @@ class Ledger:
     def _hold_size(
         self, account: Account, instrument: Instrument, order: Order, reference_price: int | None
     ) -> int | tuple[RejectCode, str]:
-        position = self.position(account, instrument.symbol)
+        symbol = instrument.symbol
+        position = account.positions.get(symbol) or self.position(account, symbol)
         signed_position = position.qty
-        side_sign = 1 if order.side is _BUY else -1
+        is_buy = order.side is _BUY
         leaves = order.qty - order.filled_qty
-        reducing = 0
-        if signed_position * side_sign < 0:
+        opening = leaves
+        if signed_position and (signed_position < 0) == is_buy:
             # Other active orders on this side close the position first.
-            others = (
-                position.open_buy_qty if side_sign > 0 else position.open_sell_qty
-            ) - order.counted
-            reducing = max(0, abs(signed_position) - others)
-        opening = max(0, leaves - reducing)
-        if not opening:
+            others = (position.open_buy_qty if is_buy else position.open_sell_qty) - order.counted
+            reducing = abs(signed_position) - others
+            if reducing > 0:
+                opening = leaves - reducing
+        if opening <= 0:
             return 0
-        basis = order.price if order.price is not None else reference_price
+        basis = order.price
         if basis is None:
-            return 0
+            basis = reference_price
+            if basis is None:
+                return 0
         notional = instrument.notional(basis, opening)
-        resulting = abs(instrument.notional(basis, signed_position + side_sign * leaves))
-        bracket = instrument.bracket_for(resulting)
-        if position.leverage > bracket.max_leverage:
+        resulting_qty = signed_position + leaves if is_buy else signed_position - leaves
+        resulting = abs(instrument.notional(basis, resulting_qty))
+        leverage = position.leverage
+        for bracket in instrument.brackets:
+            if resulting < bracket.notional_cap:
+                break
+        # The loop ends on the last bracket if none holds the notional, as bracket_for does.
+        if leverage > bracket.max_leverage:
             return (
                 RejectCode.POSITION_OVER_BRACKET,
-                f"{position.leverage}x is above the {bracket.max_leverage}x allowed for a "
+                f"{leverage}x is above the {bracket.max_leverage}x allowed for a "
                 "position this size; lower the leverage",
             )
-        mark = self.marks.get(instrument.symbol, reference_price)
-        open_loss = 0
+        # The initial margin (notional is positive here), then the open loss and the fee:
+        # margin.initial_margin and fee_for, inline, for every new order and partial fill.
+        hold = -(-notional // leverage)
+        mark = self.marks.get(symbol, reference_price)
         if mark is not None:
-            worse = (basis - mark) * side_sign
+            worse = basis - mark if is_buy else mark - basis
             if worse > 0:
-                open_loss = instrument.notional(worse, opening)
-        return (
-            initial_margin(notional, position.leverage)
-            + open_loss
-            + max(0, fee_for(notional, instrument.taker_fee_rate))
-        )
+                hold += instrument.notional(worse, opening)
+        fee = -(-notional * instrument.taker_fee_rate // RATE_SCALE)
+        return hold + fee if fee > 0 else hold
 
     def track_order(self, account: Account, order: Order) -> None:
         """Count an active order's remaining lots in its position's open-order totals."""
@@ -354,24 +383,33 @@ class Ledger:
         symbol = instrument.symbol
         position = account.positions.get(symbol) or self.position(account, symbol)
         held = position.qty
-        fee = fee_for(instrument.notional(price, abs(signed_qty)), fee_rate)
+        traded = instrument.notional(price, abs(signed_qty))
+        # fee_for, inline: this runs for both sides of every trade.
+        fee = -(-traded * fee_rate // RATE_SCALE)
         if position.margin_mode is _CROSS:
-            realized = self._apply_to_position(position, instrument, signed_qty, price)
+            if held == 0 or (held > 0) == (signed_qty > 0):
+                # Opening or growing, _apply_to_position's first case, inline: no PnL.
+                position.qty = held + signed_qty
+                position.cost += traded if signed_qty > 0 else -traded
+                realized = 0
+            else:
+                realized = self._apply_to_position(position, instrument, signed_qty, price)
             account.wallet += realized - fee
         else:
             realized = self._settle_isolated(account, position, instrument, signed_qty, price)
             account.wallet -= fee
-        self.system[SystemAccount.FEE_POOL] += fee
+        self.system[_FEE_POOL] += fee
         if account.wallet < 0:
             self._cover_from_insurance(account)
-        if (held == 0) != (position.qty == 0):
+        account_id = account.account_id
+        if not held or not position.qty:
             if position.qty:
-                self.open_positions[symbol][account.account_id] = position
-            else:
-                del self.open_positions[symbol][account.account_id]
+                self.open_positions[symbol][account_id] = position
+            elif held:
+                del self.open_positions[symbol][account_id]
                 position.margin_call = False
-        self.changed_positions[(account.account_id, symbol)] = position
-        self.changed_wallets[account.account_id] = account
+        self.changed_positions[(account_id, symbol)] = position
+        self.changed_wallets[account_id] = account
         return fee, realized
 
     def _settle_isolated(
@@ -522,17 +560,21 @@ class Ledger:
 
     def take_changes(self, seq: int, out: list[Event]) -> None:
         """Append one event per wallet and per position the command changed, in stable order."""
-        if self.changed_wallets:
-            for account_id, account in sorted(self.changed_wallets.items()):
-                out.append(BalanceChanged(seq, account_id, account.wallet))
-            self.changed_wallets.clear()
-        if self.changed_positions:
-            for (account_id, symbol), position in sorted(self.changed_positions.items()):
-                out.append(
-                    PositionChanged(
+        append = out.append
+        wallets = self.changed_wallets
+        if wallets:
+            for account_id in sorted(wallets) if len(wallets) > 1 else wallets:
+                append(build_balance_changed(seq, account_id, wallets[account_id].wallet))
+            wallets.clear()
+        positions = self.changed_positions
+        if positions:
+            for key in sorted(positions) if len(positions) > 1 else positions:
+                position = positions[key]
+                append(
+                    build_position_changed(
                         seq,
-                        account_id,
-                        symbol,
+                        key[0],
+                        key[1],
                         position.qty,
                         position.cost,
                         position.margin_mode,
@@ -540,7 +582,7 @@ class Ledger:
                         position.isolated_margin,
                     )
                 )
-            self.changed_positions.clear()
+            positions.clear()
 
     def conservation_gap(self) -> int:
         """Return the left side of the conservation equation minus the right: always 0."""

@@ -1,11 +1,13 @@
-"""A faster constructor for the frozen dataclasses built on the hot path."""
+"""Faster ways to build the frozen dataclasses made on the hot path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def fast_init(cls: type[T]) -> type[T]:
@@ -16,14 +18,7 @@ def fast_init(cls: type[T]) -> type[T]:
     time. Slot descriptors set the same attributes without the detour. Instances stay frozen
     (the class's __setattr__ still refuses), equal, hashable and printable as before.
     """
-    if not is_dataclass(cls) or not hasattr(cls, "__slots__"):
-        raise TypeError(f"{cls.__name__} must be a slotted dataclass")
-    names = [field.name for field in fields(cls)]
-    if any(
-        field.default is not MISSING or field.default_factory is not MISSING
-        for field in fields(cls)
-    ):
-        raise TypeError(f"{cls.__name__}: fast_init does not support defaults")
+    names = _field_names(cls)
     namespace: dict[str, Any] = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
     body = "".join(f"    _set_{name}(self, {name})\n" for name in names) or "    pass\n"
     source = f"def __init__(self, {', '.join(names)}):\n{body}"
@@ -33,3 +28,44 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__doc__ = cls.__init__.__doc__
     setattr(cls, "__init__", init)  # noqa: B010 - mypy forbids assigning to a method
     return cls
+
+
+def builder(cls: Callable[P, T]) -> Callable[P, T]:
+    """Return a function that builds instances of a frozen slotted dataclass, same arguments.
+
+    It is about three times faster than calling the class, even after fast_init: calling a
+    class goes through type.__call__ and then one slot descriptor call per field. The builder
+    fills an unfrozen twin class with the same slots, whose plain attribute stores CPython
+    specialises, then hands the object to the frozen class. The layouts are identical, so
+    that is only a change of type pointer; the result is an ordinary instance of cls (frozen,
+    equal, hashable, picklable). The matching code builds several events per command.
+    """
+    frozen: Any = cls
+    names = _field_names(frozen)
+    slots = tuple(frozen.__slots__)
+    if frozen.__bases__ != (object,) or slots != tuple(names):
+        raise TypeError(f"{frozen.__name__}: builder needs exactly one slot per field")
+    twin = type(f"_{frozen.__name__}Twin", (), {"__slots__": slots})
+    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_frozen": frozen}
+    body = "".join(f"    record.{name} = {name}\n" for name in names)
+    source = (
+        f"def build_{frozen.__name__}({', '.join(names)}):\n"
+        "    record = _new(_twin)\n"
+        f"{body}"
+        "    record.__class__ = _frozen\n"
+        "    return record\n"
+    )
+    exec(source, namespace)
+    build: Callable[P, T] = namespace[f"build_{frozen.__name__}"]
+    return build
+
+
+def _field_names(cls: type[Any]) -> list[str]:
+    if not is_dataclass(cls) or not hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__} must be a slotted dataclass")
+    if any(
+        field.default is not MISSING or field.default_factory is not MISSING
+        for field in fields(cls)
+    ):
+        raise TypeError(f"{cls.__name__}: fast construction does not support defaults")
+    return [field.name for field in fields(cls)]

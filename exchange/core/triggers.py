@@ -27,20 +27,30 @@ def would_fire(order_type: OrderType, side: Side, trigger_price: int, price: int
 class TriggerIndex:
     """Waiting conditional orders of one symbol, by the price they watch and direction."""
 
-    __slots__ = ("_falling", "_rising")
+    __slots__ = ("_falling", "_rising", "count")
 
     def __init__(self) -> None:
         # (trigger price, order id): rising lists fire from the low end, falling from the high.
         self._rising = {by: SortedList() for by in TriggerBy}
         self._falling = {by: SortedList() for by in TriggerBy}
+        # Orders waiting: every trade checks the index, and most books have none waiting.
+        self.count = 0
+
+    def __setstate__(self, state: tuple[object, dict[str, object]]) -> None:
+        # Snapshots pickled before the count was kept lack it; it is recounted either way.
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        self.count = len(self)
 
     def add(self, order: Order) -> None:
         self._list(order).add((order.trigger_price, order.order_id))
         order.waiting = True
+        self.count += 1
 
     def remove(self, order: Order) -> None:
         self._list(order).remove((order.trigger_price, order.order_id))
         order.waiting = False
+        self.count -= 1
 
     def pop_fired(self, trigger_by: TriggerBy, price: int) -> list[int]:
         """Remove and return the ids of orders whose trigger the price has reached.
@@ -48,12 +58,15 @@ class TriggerIndex:
         The caller must clear each order's `waiting` flag: the index holds ids, not orders.
         """
         fired: list[int] = []
+        if not self.count:
+            return fired
         rising = self._rising[trigger_by]
         while rising and rising[0][0] <= price:
             fired.append(rising.pop(0)[1])
         falling = self._falling[trigger_by]
         while falling and falling[-1][0] >= price:
             fired.append(falling.pop()[1])
+        self.count -= len(fired)
         return fired
 
     def __len__(self) -> int:

@@ -20,6 +20,7 @@ Problem = tuple[RejectCode, str]
 """A rejection: its stable code and a reason a person can read."""
 
 _POST_ONLY = TimeInForce.POST_ONLY
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
 _CLIENT_ORDER_ID_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-"
 )
@@ -32,6 +33,16 @@ def check_new_order(
     """Return why a new order breaks an instrument or account rule, if it does."""
     instrument = market.instrument
     order_type = command.order_type
+    if (
+        (order_type is _LIMIT or order_type is _MARKET)
+        and command.trigger_price is None
+        and command.client_order_id is None
+        and not command.reduce_only
+        and not command.close_position
+        and command.time_in_force is not _POST_ONLY
+        and _passes_plain(command, order_type is _LIMIT, account, market)
+    ):
+        return None
     is_limit_type = order_type in LIMIT_PRICE_ORDER_TYPES
     is_conditional = order_type in CONDITIONAL_ORDER_TYPES
     qty = command.qty
@@ -134,6 +145,33 @@ def check_new_order(
         if time_in_force is _POST_ONLY and market.book.crosses(command.side, price):
             return RejectCode.POST_ONLY_WOULD_TAKE, "a post-only order would take liquidity"
     return None
+
+
+def _passes_plain(command: PlaceOrder, is_limit: bool, account: Account, market: Market) -> bool:
+    """Tell whether a plain limit or market order passes every rule of check_new_order.
+
+    Most orders are plain and valid, and proving that takes a fraction of the full sequence.
+    Only an acceptance is decided here; anything else goes through the full checks, which
+    alone choose the rejection and its code.
+    """
+    instrument = market.instrument
+    qty = command.qty
+    price = command.price
+    if is_limit:
+        if price is None or price <= 0 or not instrument.min_qty <= qty <= instrument.max_qty:
+            return False
+        band = market.price_band()
+        if band is not None and not band[0] <= price <= band[1]:
+            return False
+        basis: int | None = price
+    else:
+        if price is not None or not instrument.min_qty <= qty <= instrument.max_market_qty:
+            return False
+        basis = market.reference_price()
+    if basis is not None and instrument.notional(basis, qty) < instrument.min_notional:
+        return False
+    open_here = account.open_orders.get(command.symbol)
+    return open_here is None or len(open_here) < instrument.max_open_orders
 
 
 def check_amend(command: AmendOrder, order: Order, market: Market) -> Problem | None:
