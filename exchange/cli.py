@@ -4,6 +4,7 @@
     paperex liq --scenario account.json --json
     echo '{...}' | paperex liq --scenario -
     paperex serve --config configs/default.toml [--host H] [--port N] [--admin-token T]
+                  [--event-loop auto|uvloop|asyncio]
     paperex replay --data-dir DIR [--until-seq N] [--verify]
     paperex export --data-dir DIR --out FILE
 
@@ -223,6 +224,12 @@ def add_serve_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         default="info",
         help="least severe log lines printed (default: info)",
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop to run on (default: auto, uvloop when installed)",
+    )
     parser.set_defaults(handler=run_serve)
 
 
@@ -246,11 +253,14 @@ def run_serve(args: argparse.Namespace) -> int:
         update={key: value for key, value in overrides.items() if value is not None}
     )
     configure_logging(args.log_level)
+    from exchange.runtime import eventloop
     from exchange.runtime.journal import JournalCorruptError
     from exchange.runtime.storage import StorageError
 
     try:
-        asyncio.run(_serve(config.model_copy(update={"server": server})))
+        eventloop.run(_serve(config.model_copy(update={"server": server})), args.event_loop)
+    except eventloop.EventLoopError as error:
+        raise UsageError(f"--event-loop: {error}", _SERVE) from None
     except (StorageError, JournalCorruptError) as error:
         # Never serve a partial state: the operator decides (see docs/operations.md).
         print(f"{_SERVE}: cannot start: {_one_line(str(error))}", file=sys.stderr)
@@ -274,6 +284,7 @@ def configure_logging(level: str) -> None:
 async def _serve(config: Any) -> None:
     from aiohttp import web
 
+    from exchange.runtime import eventloop
     from exchange.server import build_app, describe
 
     app = build_app(config)
@@ -296,6 +307,7 @@ async def _serve(config: Any) -> None:
             )
         if config.server.admin_token:
             print("paperex: operator methods enabled (auth.admin)", flush=True)
+        print(f"paperex: event loop {eventloop.loop_name(loop)}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -17,11 +17,19 @@ server share this machine's cores. The clients speak raw JSON-RPC over aiohttp W
   Every stream message any subscriber receives is one delivery. The driver holds back when
   subscribers lag more than a few hundred trades, so no outbox reaches the server's limit;
   at the end every subscriber must have seen every trade since it subscribed, without gaps.
+  The subscribers are raw WebSocket clients that count text frames as they are read off
+  their sockets (aiohttp's client would take more CPU than the server it measures); each
+  keeps its last frame, whose seq must equal the frames counted.
 
 The last line printed is one JSON object: order_round_trips_per_s, rtt_p50_ms, rtt_p99_ms,
 deliveries_per_s_100, deliveries_per_s_1000, then extra figures. A benchmark, not a test.
 
     .venv/bin/python scripts/bench_ws.py [--quick] [--journal] [--rate N] [--profile FILE]
+        [--only orders|deliveries] [--event-loop auto|uvloop|asyncio] [--client-loop ...]
+
+The server runs on uvloop when it is installed (--event-loop), as `paperex serve` does; the
+order clients on asyncio's loop (--client-loop), whose timers keep the open-loop sender on
+time; the subscribers on uvloop (--subscriber-loop), where a thousand sockets cost less.
 
 The server journals every command as it ships (SQLite WAL, synchronous = normal); --journal
 first runs the order phases with the journal off and prints both side by side. With --profile
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -48,13 +57,16 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+
+from exchange.runtime import eventloop
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "manual.toml"
@@ -90,7 +102,26 @@ GOAL_RTT_P99_MS = 5.0
 GOAL_DELIVERIES_PER_S_1000 = 150_000
 
 REQUEST_TIMEOUT = 30.0
+HOLD_BACK_S = 0.0005
+"""How long the delivery driver pauses while subscribers lag."""
+
+
+def pause_s(seconds: float) -> float:
+    """Return how long a client should sleep to wait `seconds` on the running loop.
+
+    uvloop's timers count whole milliseconds and turn a shorter delay into the next loop
+    turn: a client waiting less than that would spin and take the CPU the server needs.
+    asyncio's loop waits at least its epoll's millisecond anyway, and wakes closer to the
+    time asked, which the open-loop sender needs (the clients default to it).
+    """
+    if eventloop.loop_name(asyncio.get_running_loop()) == "uvloop":
+        return max(0.001, seconds)
+    return max(0.0, seconds)
+
+
 CONNECT_CONCURRENCY = 100
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""RFC 6455's constant for the Sec-WebSocket-Accept check."""
 PROFILE_TOP = 30
 
 
@@ -145,14 +176,14 @@ class ServerProcess:
         self._drain = asyncio.get_running_loop().create_task(self._read_output())
 
     @classmethod
-    async def start(cls, config: Path, profile: Path | None) -> ServerProcess:
+    async def start(cls, config: Path, profile: Path | None, event_loop: str) -> ServerProcess:
         token = secrets.token_hex(16)
         python = ROOT / ".venv" / "bin" / "python"
         command = [str(python if python.exists() else sys.executable)]
         if profile is not None:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "exchange.cli", "serve", "--config", str(config), "--port", "0"]
-        command += ["--admin-token", token, "--log-level", "warning"]
+        command += ["--admin-token", token, "--log-level", "warning", "--event-loop", event_loop]
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=ROOT,
@@ -568,7 +599,7 @@ async def measure_latency(
             if due >= measured_from:
                 send_lags.append(clock() - due)
             sent += 1
-        await asyncio.sleep(max(0.0, start + sent / rate - clock()))
+        await asyncio.sleep(pause_s(start + sent / rate - clock()))
     assert meter is not None
     cpu = meter.shares()
     if outstanding:
@@ -595,36 +626,148 @@ async def measure_latency(
 # ---------------------------------------------------------------------- market-data deliveries
 
 
-class Subscriber:
-    """A connection on trades.BTCUSDT that only counts what arrives (and keeps the last)."""
+class Subscriber(asyncio.Protocol):
+    """A connection on trades.BTCUSDT that only counts what arrives (and keeps the last).
 
-    __slots__ = ("closed", "count", "last", "socket", "tally", "task")
+    A raw WebSocket client (RFC 6455) on an asyncio protocol rather than aiohttp's: the
+    subscribers share the machine with the server, and reading a thousand sockets through
+    aiohttp's message objects costs the client more CPU than serving them costs the server.
+    Every text frame is still read off the socket and counted as it arrives; the last one is
+    kept whole and decoded at the end, where its seq must equal the frames counted.
+    """
 
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
-        self.socket = socket
+    def __init__(self, tally: Tally) -> None:
         self.tally = tally
         self.count = 0
-        self.last = ""
+        self.last = b""
         self.closed = False
-        self.task: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._key = base64.b64encode(secrets.token_bytes(16)).decode()
+        self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._replied: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._handshake = True
+        self._lost = asyncio.get_running_loop().create_future()
 
-    async def subscribe(self) -> None:
-        request = {"jsonrpc": "2.0", "id": 1, "method": "subscribe"}
-        await self.socket.send_json({**request, "params": {"channels": [f"trades.{SYMBOL}"]}})
-        reply = await asyncio.wait_for(self.socket.receive(), REQUEST_TIMEOUT)
-        if reply.type is not aiohttp.WSMsgType.TEXT or "result" not in json.loads(reply.data):
-            raise SystemExit(f"subscribe failed: {reply.data!r}")
-        self.task = asyncio.create_task(self._count())
+    # -- asyncio.Protocol
 
-    async def _count(self) -> None:
-        tally = self.tally
-        async for message in self.socket:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            self.count += 1
-            self.last = message.data
-            tally.received += 1
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        for future in (self._upgraded, self._replied):
+            if not future.done():
+                future.set_exception(ConnectionError("the server closed the connection"))
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if self._handshake:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end]).decode("latin-1")
+            del buffer[: end + 4]
+            self._handshake = False
+            accept = base64.b64encode(
+                hashlib.sha1((self._key + WEBSOCKET_GUID).encode()).digest()
+            ).decode()
+            if not head.startswith("HTTP/1.1 101") or accept not in head:
+                self._upgraded.set_exception(ConnectionError(f"upgrade refused: {head!r}"))
+                return
+            self._upgraded.set_result(None)
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self._buffer
+        size = len(buffer)
+        offset = 0
+        texts = 0
+        last_start = last_end = -1
+        while size - offset >= 2:
+            opcode = buffer[offset] & 0x0F
+            length = buffer[offset + 1] & 0x7F
+            start = offset + 2
+            if length == 126:
+                if size - offset < 4:
+                    break
+                length = int.from_bytes(buffer[offset + 2 : offset + 4], "big")
+                start = offset + 4
+            elif length == 127:
+                if size - offset < 10:
+                    break
+                length = int.from_bytes(buffer[offset + 2 : offset + 10], "big")
+                start = offset + 10
+            end = start + length
+            if end > size:
+                break
+            if opcode == 0x1:
+                if not self._replied.done():
+                    # The first text frame is the reply to subscribe; the rest are deliveries.
+                    self._replied.set_result(bytes(buffer[start:end]))
+                else:
+                    texts += 1
+                    last_start, last_end = start, end
+            elif opcode == 0x9:
+                self._send(0xA, bytes(buffer[start:end]))
+            elif opcode == 0x8:
+                self._send(0x8, bytes(buffer[start : start + 2]))
+                assert self.transport is not None
+                self.transport.close()
+            offset = end
+        if texts:
+            self.count += texts
+            self.tally.received += texts
+            self.last = bytes(buffer[last_start:last_end])
+        if offset:
+            del buffer[:offset]
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """Write one final frame, masked as a client's frames must be."""
+        assert self.transport is not None
+        mask = secrets.token_bytes(4)
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+        if len(payload) < 126:
+            header = bytes((0x80 | opcode, 0x80 | len(payload)))
+        else:
+            header = bytes((0x80 | opcode, 0x80 | 126)) + len(payload).to_bytes(2, "big")
+        self.transport.write(header + mask + masked)
+
+    # -- the benchmark's side
+
+    async def open(self, url: str) -> None:
+        """Connect, upgrade to WebSocket and subscribe; return once subscribed."""
+        parsed = urllib.parse.urlsplit(url)
+        assert parsed.hostname is not None
+        assert parsed.port is not None
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, parsed.hostname, parsed.port)
+        assert self.transport is not None
+        self.transport.write(
+            (
+                f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {self._key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        await asyncio.wait_for(self._upgraded, REQUEST_TIMEOUT)
+        request = {"jsonrpc": "2.0", "id": 1, "method": "subscribe"}
+        request["params"] = {"channels": [f"trades.{SYMBOL}"]}
+        self._send(0x1, json.dumps(request).encode())
+        reply = await asyncio.wait_for(self._replied, REQUEST_TIMEOUT)
+        if "result" not in json.loads(reply):
+            raise SystemExit(f"subscribe failed: {reply!r}")
+
+    async def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, (1000).to_bytes(2, "big"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._lost), REQUEST_TIMEOUT)
+            self.transport.close()
 
     def check(self) -> tuple[int, int | None]:
         """Return (seq gap, last trade id): seq must equal the messages counted."""
@@ -653,9 +796,8 @@ class Deliveries:
 
 async def open_subscribers(bench: Bench, tally: Tally, count: int) -> list[Subscriber]:
     async def open_one() -> Subscriber:
-        socket = await bench.session.ws_connect(bench.server.url)
-        subscriber = Subscriber(socket, tally)
-        await subscriber.subscribe()
+        subscriber = Subscriber(tally)
+        await subscriber.open(bench.server.url)
         return subscriber
 
     return await bounded([open_one] * count, CONNECT_CONCURRENCY)
@@ -691,7 +833,7 @@ async def measure_deliveries(
             # Hold back while subscribers lag: an outbox over its limit closes the socket.
             expected = (tally.trades - base_trades) * count
             if expected - (tally.received - base_received) > MAX_LAG_TRADES * count:
-                await asyncio.sleep(0.0005)
+                await asyncio.sleep(pause_s(HOLD_BACK_S))
                 continue
             params = {"symbol": SYMBOL, "side": next(sides), "type": "market", "qty": ORDER_QTY}
             try:
@@ -851,17 +993,14 @@ async def delivery_figures(bench: Bench, durations: Durations) -> dict[str, Any]
         figures[f"trades_per_s_{count}"] = round(result.trades_per_s)
         figures[f"server_us_per_delivery_{count}"] = round(server_us, 1)
         figures[f"cpu_deliveries_{count}"] = result.cpu.figures()
-    for subscriber in subscribers:
-        await subscriber.socket.close()
-        if subscriber.task is not None:
-            await subscriber.task
+    await bounded([subscriber.close for subscriber in subscribers], CONNECT_CONCURRENCY)
     figures["deliveries_complete"] = complete
     return figures
 
 
 async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
     durations = QUICK if args.quick else FULL
-    server = await ServerProcess.start(config, args.profile)
+    server = await ServerProcess.start(config, args.profile, args.event_loop)
     profiled = " (under cProfile)" if args.profile else ""
     print(f"server pid {server.process.pid} at {server.url}{profiled}")
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -873,7 +1012,10 @@ async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
         if args.only in (None, "orders"):
             orders, errors = await order_figures(bench, durations, args.rate)
         if args.only in (None, "deliveries"):
-            deliveries = await delivery_figures(bench, durations)
+            # The subscribers get a loop of their own, in a thread, while this one waits.
+            deliveries = await asyncio.to_thread(
+                eventloop.run, deliveries_on_own_loop(server, durations), args.subscriber_loop
+            )
     finally:
         await bench.close()
         await session.close()
@@ -887,6 +1029,16 @@ async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
     figures |= orders | deliveries
     figures["errors"] = errors
     return figures
+
+
+async def deliveries_on_own_loop(server: ServerProcess, durations: Durations) -> dict[str, Any]:
+    """Run the delivery phases with their own HTTP session, on the loop running this."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        bench = Bench(server, session)
+        try:
+            return await delivery_figures(bench, durations)
+        finally:
+            await bench.close()
 
 
 def print_profile(path: Path) -> None:
@@ -910,6 +1062,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", choices=("orders", "deliveries"), help="run one half (to profile it alone)"
     )
     parser.add_argument(
+        "--event-loop",
+        choices=eventloop.LOOP_CHOICES,
+        default="auto",
+        help="the server's event loop (default: auto, uvloop if installed, as paperex serve)",
+    )
+    parser.add_argument(
+        "--client-loop",
+        choices=eventloop.LOOP_CHOICES,
+        default="asyncio",
+        help="the order clients' event loop (default: asyncio, whose timers keep the "
+        "open-loop sender on schedule; uvloop's count whole milliseconds)",
+    )
+    parser.add_argument(
+        "--subscriber-loop",
+        choices=eventloop.LOOP_CHOICES,
+        default="auto",
+        help="the market-data subscribers' event loop, in a thread of their own (default: "
+        "auto, uvloop if installed: a thousand sockets cost the client less on it)",
+    )
+    parser.add_argument(
         "--journal",
         action="store_true",
         help="also run the order phases with the journal off, and print both side by side",
@@ -927,11 +1099,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.journal:
             print("\n-- orders with the journal off --")
             off = argparse.Namespace(**{**vars(args), "only": "orders", "profile": None})
-            unjournalled = asyncio.run(
-                run(off, write_config(directory, args.rate_limit, journal=False))
+            unjournalled = eventloop.run(
+                run(off, write_config(directory, args.rate_limit, journal=False)), args.client_loop
             )
             print("\n-- the server as shipped: journal on, synchronous = normal --")
-        figures = asyncio.run(run(args, write_config(directory, args.rate_limit)))
+        figures = eventloop.run(
+            run(args, write_config(directory, args.rate_limit)), args.client_loop
+        )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     if unjournalled and "order_round_trips_per_s" in figures:
@@ -961,6 +1135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["load_average"] = round(load, 2)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     figures["quick"] = args.quick
+    figures["event_loop"] = args.event_loop
+    figures["client_loop"] = args.client_loop
+    figures["subscriber_loop"] = args.subscriber_loop
     print(json.dumps(figures))
     return 0
 

@@ -1,4 +1,13 @@
-"""JSON-RPC 2.0 framing: one text frame in, a request or an error out; responses as text."""
+"""JSON-RPC 2.0 framing: one text frame in, a request or an error out; responses as text.
+
+orjson reads and writes the common case; the standard library's json stays the reference:
+a frame orjson refuses or reads with a float in it (a JSON number with a fraction or an
+exponent, or an integer past 64 bits) is read again by json with exact Decimals, and a
+message orjson cannot write (a Decimal, an integer past 64 bits) is written by json. So
+results, errors and their texts are the same as with json alone. `dumps` (text, as the
+Binance gateway uses it) is json's; `encode` (bytes) is the fast one. The native API never
+puts floats in a message, so the two agree on everything it sends.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,8 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from exchange.api.errors import ApiError, RpcCode
 
@@ -23,9 +34,40 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _decode(text: str | bytes) -> Any:
+def _decode_exactly(text: str | bytes) -> Any:
     # JSON numbers become Decimal, so 0.1 stays exact and 1e400 is not silently infinity.
     return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+def _decode(text: str | bytes) -> Any:
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # json decides what the error says (or reads what orjson refuses, a lone surrogate).
+        return _decode_exactly(text)
+    if type(message) is float or (type(message) in (dict, list) and not _plain(message)):
+        return _decode_exactly(text)
+    return message
+
+
+_PLAIN_DEPTH = 32
+"""Nesting up to which orjson's reading is kept; deeper frames are left to json, whose
+recursion limit then decides, as it always did, when nesting is absurd."""
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Tell whether orjson read a value without floats and without deep nesting."""
+    # Recursion bounded by _PLAIN_DEPTH, well inside Python's recursion limit.
+    items = value.values() if type(value) is dict else value
+    for item in items:
+        kind = type(item)
+        if kind is float:
+            return False
+        if (kind is dict or kind is list) and (
+            depth >= _PLAIN_DEPTH or not _plain(item, depth + 1)
+        ):
+            return False
+    return True
 
 
 def parse_request(text: str | bytes) -> Request:
@@ -50,6 +92,9 @@ def parse_request(text: str | bytes) -> Request:
     return Request(request_id, message["method"], params)
 
 
+_MEMBERS = frozenset(("jsonrpc", "id", "method", "params"))
+
+
 def _shape_error(message: dict[str, Any]) -> ApiError | None:
     if message.get("jsonrpc") != "2.0":
         return ApiError(RpcCode.INVALID_REQUEST, 'jsonrpc must be "2.0"', {"field": "jsonrpc"})
@@ -59,8 +104,8 @@ def _shape_error(message: dict[str, Any]) -> ApiError | None:
     params = message.get("params", {})
     if not isinstance(params, dict):
         return ApiError(RpcCode.INVALID_PARAMS, "params must be an object", {"field": "params"})
-    extra = set(message) - {"jsonrpc", "id", "method", "params"}
-    if extra:
+    if len(message) > 3 and not _MEMBERS.issuperset(message):
+        extra = set(message) - _MEMBERS
         field = sorted(extra)[0]
         return ApiError(RpcCode.INVALID_REQUEST, f"unknown member {field!r}", {"field": field})
     return None
@@ -75,7 +120,19 @@ class RequestError(ApiError):
 
 
 def dumps(message: Any) -> str:
+    """Serialise compactly, as text, with the standard library."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode(message: Any) -> bytes:
+    """Serialise as `dumps` does, to UTF-8 bytes, with orjson when it can.
+
+    For the native API's messages (no floats) the bytes are those of `dumps(message)`.
+    """
+    try:
+        return orjson.dumps(message)
+    except TypeError:
+        return dumps(message).encode()
 
 
 def result_message(request_id: RequestId, result: Any) -> str:
@@ -86,9 +143,46 @@ def error_message(request_id: RequestId | None, error: ApiError) -> str:
     return dumps({"jsonrpc": "2.0", "id": request_id, "error": error.to_json()})
 
 
+def encode_result(request_id: RequestId, result: Any) -> bytes:
+    """Return `result_message` as UTF-8 bytes, built the fast way."""
+    return encode({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def encode_error(request_id: RequestId | None, error: ApiError) -> bytes:
+    """Return `error_message` as UTF-8 bytes, built the fast way."""
+    return encode({"jsonrpc": "2.0", "id": request_id, "error": error.to_json()})
+
+
 def stream_message(channel: str, seq: int, data_json: str) -> str:
     """Build a stream notification around data already serialised once for every reader."""
     return (
         '{"jsonrpc":"2.0","method":"stream","params":{"channel":'
         f'{json.dumps(channel)},"seq":{seq},"data":{data_json}}}}}'
     )
+
+
+# A notification is prefix + seq + tail: the prefix is fixed per channel and the tail per
+# update, so serving one update to many readers only formats each reader's seq.
+_STREAM_PREFIXES: dict[str, bytes] = {}
+
+
+def stream_prefix(channel: str) -> bytes:
+    """Return the bytes of a notification on channel up to its seq."""
+    prefix = _STREAM_PREFIXES.get(channel)
+    if prefix is None:
+        text = '{"jsonrpc":"2.0","method":"stream","params":{"channel":' + json.dumps(channel)
+        prefix = (text + ',"seq":').encode()
+        if len(_STREAM_PREFIXES) < 100_000:
+            # Channel names are checked before they get here; the bound is only a backstop.
+            _STREAM_PREFIXES[channel] = prefix
+    return prefix
+
+
+def stream_tail(data_json: bytes) -> bytes:
+    """Return the bytes of a notification after its seq, around serialised data."""
+    return b',"data":' + data_json + b"}}"
+
+
+def stream_bytes(prefix: bytes, seq: int, tail: bytes) -> bytes:
+    """Return `stream_message(channel, seq, data)` as bytes from its prefix and tail."""
+    return b"%b%d%b" % (prefix, seq, tail)

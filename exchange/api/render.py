@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -19,11 +21,74 @@ from exchange.core.events import (
 )
 from exchange.core.instruments import Instrument
 from exchange.core.margin import display_places, format_decimal, format_price
-from exchange.core.numbers import format_atoms, format_rate
+from exchange.core.numbers import ATOMS_PER_UNIT, format_rate, format_steps
 from exchange.core.risk import AccountRisk, PositionRisk
 
 RATIO_PLACES = 4
 PERCENT_PLACES = 2
+
+
+# ---------------------------------------------------------------------- step counts as text
+
+StepsFormatter = Callable[[int], str]
+
+_EXACT_DIGITS = 27
+"""Digits below which integer formatting equals format_steps, whose Decimal arithmetic
+rounds to 28 significant digits; longer values are left to format_steps itself."""
+
+
+def steps_formatter(step: Decimal) -> StepsFormatter:
+    """Return a function equal to `format_steps(steps, step)` that uses integers only.
+
+    Rendering is most of what a reply costs: the core's format_steps builds Decimals on
+    every call, while the step's digits and places can be worked out once per step.
+    """
+    sign, digits, exponent = step.normalize().as_tuple()
+    if sign or not isinstance(exponent, int) or not any(digits):
+        return lambda steps: format_steps(steps, step)
+    mantissa = int("".join(map(str, digits)))
+    limit = 10**_EXACT_DIGITS
+    if exponent >= 0:
+        factor = mantissa * 10**exponent
+
+        def whole(steps: int) -> str:
+            value = steps * factor
+            return str(value) if -limit < value < limit else format_steps(steps, step)
+
+        return whole
+    places = -exponent
+
+    def fraction(steps: int) -> str:
+        value = steps * mantissa
+        if not -limit < value < limit:
+            return format_steps(steps, step)
+        text = str(-value if value < 0 else value).rjust(places + 1, "0")
+        return ("-" if value < 0 else "") + text[:-places] + "." + text[-places:]
+
+    return fraction
+
+
+_FORMATTERS: dict[Decimal, StepsFormatter] = {}
+
+
+def _formatter(step: Decimal) -> StepsFormatter:
+    formatter = _FORMATTERS.get(step)
+    if formatter is None:
+        formatter = _FORMATTERS[step] = steps_formatter(step)
+    return formatter
+
+
+def price_text(instrument: Instrument, ticks: int) -> str:
+    """Return `instrument.price_text(ticks)`, faster."""
+    return _formatter(instrument.tick_size)(ticks)
+
+
+def qty_text(instrument: Instrument, lots: int) -> str:
+    """Return `instrument.qty_text(lots)`, faster."""
+    return _formatter(instrument.lot_size)(lots)
+
+
+_money_text = steps_formatter(Decimal(1) / ATOMS_PER_UNIT)
 
 
 def side_text(side: Side) -> str:
@@ -35,11 +100,11 @@ def position_side(qty: int) -> str:
 
 
 def money(amount: int) -> str:
-    return format_atoms(amount)
+    return _money_text(amount)
 
 
 def price(instrument: Instrument, ticks: int | None) -> str | None:
-    return None if ticks is None else instrument.price_text(ticks)
+    return None if ticks is None else _formatter(instrument.tick_size)(ticks)
 
 
 def ratio(value: int) -> str:
@@ -59,23 +124,26 @@ def order(instrument: Instrument, view: OrderView) -> dict[str, Any]:
         if view.filled_qty
         else None
     )
+    qty_of = _formatter(instrument.lot_size)
+    price_of = _formatter(instrument.tick_size)
+    # Enum members' _value_ is what .value returns, without the descriptor's cost.
     return {
         "order_id": view.order_id,
         "client_order_id": view.client_order_id,
         "symbol": view.symbol,
         "side": side_text(view.side),
-        "type": view.order_type.value,
-        "status": view.status.value,
-        "qty": instrument.qty_text(view.qty),
-        "price": price(instrument, view.price),
-        "trigger_price": price(instrument, view.trigger_price),
-        "trigger_by": view.trigger_by.value,
-        "time_in_force": view.time_in_force.value,
+        "type": view.order_type._value_,
+        "status": view.status._value_,
+        "qty": qty_of(view.qty),
+        "price": None if view.price is None else price_of(view.price),
+        "trigger_price": None if view.trigger_price is None else price_of(view.trigger_price),
+        "trigger_by": view.trigger_by._value_,
+        "time_in_force": view.time_in_force._value_,
         "reduce_only": view.reduce_only,
         "close_position": view.close_position,
-        "filled_qty": instrument.qty_text(view.filled_qty),
+        "filled_qty": qty_of(view.filled_qty),
         "avg_price": exact_price(instrument, average),
-        "fee": money(view.fee),
+        "fee": _money_text(view.fee),
         "reason": view.reason,
         "liquidation": view.liquidation,
         "created_ts": view.created_ts,
@@ -90,10 +158,10 @@ def fill(instrument: Instrument, record: Fill) -> dict[str, Any]:
         "trade_id": event.trade_id,
         "symbol": event.symbol,
         "side": side_text(event.side),
-        "last_px": instrument.price_text(event.last_px),
-        "last_qty": instrument.qty_text(event.last_qty),
-        "leaves_qty": instrument.qty_text(event.leaves_qty),
-        "liquidity_side": event.liquidity_side.value,
+        "last_px": price_text(instrument, event.last_px),
+        "last_qty": qty_text(instrument, event.last_qty),
+        "leaves_qty": qty_text(instrument, event.leaves_qty),
+        "liquidity_side": event.liquidity_side._value_,
         "fee": money(event.fee),
         "realized_pnl": money(event.realized_pnl),
         "ts": record.ts,
@@ -104,8 +172,8 @@ def trade(instrument: Instrument, record: Trade) -> dict[str, Any]:
     return {
         "trade_id": record.trade_id,
         "symbol": record.symbol,
-        "price": instrument.price_text(record.price),
-        "qty": instrument.qty_text(record.qty),
+        "price": price_text(instrument, record.price),
+        "qty": qty_text(instrument, record.qty),
         "taker_side": side_text(record.taker_side),
         "ts": record.ts,
     }
@@ -122,7 +190,8 @@ def ledger_row(row: LedgerRow) -> dict[str, Any]:
 
 
 def levels(instrument: Instrument, rows: Any) -> list[list[str]]:
-    return [[instrument.price_text(p), instrument.qty_text(q)] for p, q in rows]
+    price_of, qty_of = _formatter(instrument.tick_size), _formatter(instrument.lot_size)
+    return [[price_of(p), qty_of(q)] for p, q in rows]
 
 
 def book(instrument: Instrument, depth: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,9 @@ The publisher is a sequencer listener: it runs synchronously after each command,
 history, renders each notification's data once and enqueues it on every subscribed session.
 It never awaits. Book deltas and tickers may be conflated for a slow reader (the per-channel
 seq then shows the gap); trades, liquidations and account events never are.
+
+Each notification is serialised once, as the bytes after its seq (`stream_tail`); a reader
+costs only its seq and the bytes around it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from exchange.api import render
 from exchange.api.context import ApiContext
 from exchange.api.errors import invalid_params
 from exchange.api.history import Fill, Trade
-from exchange.api.jsonrpc import dumps
+from exchange.api.jsonrpc import encode, stream_tail
 from exchange.api.session import Session
 from exchange.core.commands import Command
 from exchange.core.enums import LiquiditySide
@@ -68,6 +71,10 @@ def check_channel(context: ApiContext, channel: object, field: str) -> str:
     return channel
 
 
+def _tail(data: Any) -> bytes:
+    return stream_tail(encode(data))
+
+
 class Publisher:
     """Who listens to which channel, and the sequencer listener that feeds them."""
 
@@ -91,9 +98,9 @@ class Publisher:
         if kind == "book":
             depth = self.context.exchange.depth(symbol)
             data = render.book(self.context.instrument(symbol), depth)
-            session.push(channel, dumps({"type": "snapshot", **data}), conflate=False)
+            session.push_tail(channel, _tail({"type": "snapshot", **data}), conflate=False)
         elif kind == "ticker":
-            session.push(channel, dumps(self.context.ticker(symbol)), conflate=True)
+            session.push_tail(channel, _tail(self.context.ticker(symbol)), conflate=True)
 
     def unsubscribe(self, session: Session, channel: str) -> None:
         if session.channels.pop(channel, None) is None:
@@ -139,19 +146,19 @@ class Publisher:
         for symbol in tickers:
             channel = f"ticker.{symbol}"
             if self.channels.get(channel):
-                self._market(channel, dumps(context.ticker(symbol)), conflate=True)
+                self._market(channel, _tail(context.ticker(symbol)), conflate=True)
 
-    def _market(self, channel: str, data_json: str, *, conflate: bool) -> None:
+    def _market(self, channel: str, tail: bytes, *, conflate: bool) -> None:
         for session in self.channels.get(channel, ()):
-            session.push(channel, data_json, conflate=conflate)
+            session.push_tail(channel, tail, conflate=conflate)
 
     def _to_account(self, account_id: int, data: dict[str, Any]) -> None:
         sessions = self.accounts.get(account_id)
         if not sessions:
             return
-        data_json = dumps(data)
+        tail = _tail(data)
         for session in sessions:
-            session.push(ACCOUNT, data_json)
+            session.push_tail(ACCOUNT, tail)
 
     def _book(self, event: BookUpdated) -> None:
         channel = f"book.{event.symbol}"
@@ -159,7 +166,7 @@ class Publisher:
         if not sessions:
             return
         instrument = self.context.instrument(event.symbol)
-        delta = dumps(
+        delta = _tail(
             {
                 "type": "delta",
                 "symbol": event.symbol,
@@ -168,7 +175,7 @@ class Publisher:
                 "asks": render.levels(instrument, event.asks),
             }
         )
-        snapshot: str | None = None
+        snapshot: bytes | None = None
         for session in sessions:
             if session.outbox.market_waiting(channel):
                 # Deltas cannot be merged into the one still queued, and dropping one would
@@ -176,10 +183,10 @@ class Publisher:
                 # of the same batch carry update ids the snapshot already includes.
                 if snapshot is None:
                     depth = self.context.exchange.depth(event.symbol)
-                    snapshot = dumps({"type": "snapshot", **render.book(instrument, depth)})
-                session.push(channel, snapshot, conflate=True)
+                    snapshot = _tail({"type": "snapshot", **render.book(instrument, depth)})
+                session.push_tail(channel, snapshot, conflate=True)
             else:
-                session.push(channel, delta, conflate=True)
+                session.push_tail(channel, delta, conflate=True)
 
     def _fill(self, event: OrderFilled, ts: int) -> None:
         instrument = self.context.instrument(event.symbol)
@@ -189,7 +196,7 @@ class Publisher:
                 trade = Trade(
                     event.symbol, event.trade_id, event.last_px, event.last_qty, event.side, ts
                 )
-                self._market(channel, dumps(render.trade(instrument, trade)), conflate=False)
+                self._market(channel, _tail(render.trade(instrument, trade)), conflate=False)
         if self.accounts.get(event.account_id):
             data = {"event": "fill", **render.fill(instrument, Fill(event, ts))}
             self._to_account(event.account_id, data)
@@ -198,8 +205,8 @@ class Publisher:
         instrument = self.context.instrument(event.symbol)
         channel = f"liquidations.{event.symbol}"
         if self.channels.get(channel):
-            data_json = dumps(render.public_liquidation(instrument, event, ts))
-            self._market(channel, data_json, conflate=False)
+            tail = _tail(render.public_liquidation(instrument, event, ts))
+            self._market(channel, tail, conflate=False)
         self._to_account(event.account_id, render.liquidation(instrument, event))
 
     def _account_event(self, event: Event) -> None:

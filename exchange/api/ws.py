@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -16,11 +18,11 @@ from exchange.api import (  # noqa: F401 - importing the method modules register
 )
 from exchange.api.context import ApiContext
 from exchange.api.errors import ApiError, LimitCode, RpcCode
-from exchange.api.jsonrpc import RequestError, error_message, parse_request, result_message
+from exchange.api.jsonrpc import RequestError, encode_error, encode_result, parse_request
 from exchange.api.ratelimit import RateLimiter
 from exchange.api.registry import METHODS, check_access, parse_params
 from exchange.api.session import Session
-from exchange.runtime.fanout import Connection
+from exchange.runtime.fanout import Connection, websocket_frames
 from exchange.runtime.feed import FeedError
 from exchange.runtime.sequencer import SequencerStoppedError
 
@@ -53,7 +55,7 @@ async def dispatch(context: ApiContext, session: Session, text: str) -> None:
             f"messages are limited to {limit} bytes",
             {"max_bytes": limit},
         )
-        session.reply(error_message(None, limited or too_large))
+        session.reply(encode_error(None, limited or too_large))
         return
     request_id = None
     try:
@@ -71,20 +73,104 @@ async def dispatch(context: ApiContext, session: Session, text: str) -> None:
         check_access(method, session)
         params = parse_params(method, request.params)
         result = await method.handler(context, session, params)
-        session.reply(result_message(request.id, result))
+        session.reply(encode_result(request.id, result))
     except RequestError as error:
-        session.reply(error_message(error.request_id, limited or error))
+        session.reply(encode_error(error.request_id, limited or error))
     except ApiError as error:
-        session.reply(error_message(request_id, error))
+        session.reply(encode_error(request_id, error))
     except FeedError as error:
-        session.reply(error_message(request_id, ApiError(RpcCode.INVALID_PARAMS, str(error))))
+        session.reply(encode_error(request_id, ApiError(RpcCode.INVALID_PARAMS, str(error))))
     except SequencerStoppedError:
         stopped = ApiError(RpcCode.INTERNAL_ERROR, "the exchange is shutting down")
-        session.reply(error_message(request_id, stopped))
+        session.reply(encode_error(request_id, stopped))
     except Exception:
         log.exception("request_failed", request_id=request_id)
         internal = ApiError(RpcCode.INTERNAL_ERROR, "internal error")
-        session.reply(error_message(request_id, internal))
+        session.reply(encode_error(request_id, internal))
+
+
+class InFlight:
+    """The requests of one connection in progress, each run without a task of its own.
+
+    Requests are pipelined, so a connection with many orders in flight fills the
+    sequencer's batches. A request's coroutine starts at once, in arrival order, and runs
+    until it waits (every handler reaches the sequencer before its first await, so one
+    connection's commands keep their order); when the future it waits for is done, it goes
+    on from that future's callback. That is what an asyncio Task does, without the task:
+    no task object, registration or scheduling per request, which is a good part of what a
+    small request costs. Handlers only await futures (the sequencer's, the feed's); a bare
+    yield (asyncio.sleep(0)) is resumed on the next turn of the loop.
+
+    At most `limit` requests are in progress; the reader waits for room beyond that.
+    """
+
+    __slots__ = ("_drained", "_loop", "_room", "count", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._loop = asyncio.get_running_loop()
+        self._room: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+    async def room(self) -> None:
+        """Wait until fewer than `limit` requests are in progress."""
+        while self.count >= self.limit:
+            self._room = self._loop.create_future()
+            await self._room
+
+    async def drained(self) -> None:
+        """Wait until every request started has finished."""
+        while self.count:
+            self._drained = self._loop.create_future()
+            await self._drained
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run a request's coroutine until it first waits (or ends)."""
+        self.count += 1
+        self._step(coroutine)
+
+    def _step(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        try:
+            awaited = coroutine.send(None)
+        except StopIteration:
+            self._finished()
+            return
+        except asyncio.CancelledError:
+            self._finished()
+            return
+        except BaseException:
+            # dispatch answers every error itself: this is a bug, logged as a task would.
+            log.exception("request_crashed")
+            self._finished()
+            return
+        if awaited is None:
+            self._loop.call_soon(self._step, coroutine)
+        elif getattr(awaited, "_asyncio_future_blocking", False):
+            # The protocol between an awaited asyncio future and the task driving it.
+            awaited._asyncio_future_blocking = False
+            awaited.add_done_callback(lambda _: self._step(coroutine))
+        else:
+            coroutine.close()
+            log.error("request_yielded", value=repr(awaited)[:100])
+            self._finished()
+
+    def _finished(self) -> None:
+        self.count -= 1
+        room = self._room
+        if room is not None and self.count < self.limit:
+            self._room = None
+            if not room.done():
+                room.set_result(None)
+        drained = self._drained
+        if drained is not None and not self.count:
+            self._drained = None
+            if not drained.done():
+                drained.set_result(None)
 
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
@@ -92,24 +178,14 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     context = request.app[API_CONTEXT]
     socket = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
     await socket.prepare(request)
-    connection = Connection(socket, name=str(request.remote))
+    # Replies and notifications go out as ready-made frames, all that is queued in one write.
+    frames = websocket_frames(socket, request)
+    connection = Connection(socket, name=str(request.remote), frames=frames)
     connection.start()
     connections = request.app[CONNECTIONS]
     connections.add(connection)
     session = Session(connection, RateLimiter(context.rate_limit_per_s, context.clock.now_ms()))
-    # Requests are pipelined: each runs as its own task, so a connection with many orders in
-    # flight fills the sequencer's batches. Tasks start in arrival order and every handler
-    # reaches the sequencer before its first await, so one connection's commands keep their
-    # order. The semaphore bounds what one connection can have in progress.
-    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-    in_flight: set[asyncio.Task[None]] = set()
-
-    async def answer(text: str) -> None:
-        try:
-            await dispatch(context, session, text)
-        finally:
-            slots.release()
-
+    requests = InFlight(MAX_IN_FLIGHT)
     try:
         async for message in socket:
             if message.type is WSMsgType.TEXT:
@@ -118,10 +194,9 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
                 text = message.data.decode("utf-8", "replace")
             else:
                 break
-            await slots.acquire()
-            task = asyncio.create_task(answer(text))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            if requests.full:
+                await requests.room()
+            requests.start(dispatch(context, session, text))
             if connection.closed:
                 break
             if session.limiter.flooding:
@@ -130,8 +205,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
                 )
                 break
     finally:
-        if in_flight:
-            await asyncio.gather(*in_flight, return_exceptions=True)
+        await requests.drained()
         connections.discard(connection)
         context.streams.drop(session)
         await connection.close()

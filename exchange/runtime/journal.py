@@ -22,6 +22,15 @@ dropped with a warning (`dropped_tail` says which); anything else (a bad record 
 good ones, a gap) raises `JournalCorruptError`, because replaying past it would build a state
 that never existed.
 
+Checkpoints (copying the WAL back into the database file, and syncing it) run on a thread of
+their own with its own connection, a few times a second while commands are written: in the
+committing thread a checkpoint of SQLite's default 1,000 pages stalls the event loop for tens
+of milliseconds, which was most of a request's worst-case latency. Those checkpoints never
+wait for the writer, so under a steady stream of commits they keep up without ever finding
+the WAL idle, and SQLite only starts it afresh after a checkpoint that caught up; that is
+left to SQLite's own automatic checkpoint, at `LOOP_CHECKPOINT_PAGES` instead of 1,000, in
+the committing thread, which by then finds next to nothing left to copy.
+
 Next to the commands the journal keeps what the runtime adds outside the core: the API keys
 issued (`api_keys`, with the seq they were issued after) and a small `meta` table (the master
 key secrets are derived from, the core settings the journal was started with).
@@ -31,12 +40,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 from exchange.core.commands import Command
@@ -47,6 +58,12 @@ log = structlog.get_logger("paperex.journal")
 Synchronous = Literal["NORMAL", "FULL"]
 
 FORMAT_VERSION = "1"
+
+CHECKPOINT_INTERVAL_S = 0.1
+"""Least time between two background checkpoints."""
+
+LOOP_CHECKPOINT_PAGES = 4_000
+"""WAL pages (4 KiB each) past which a commit checkpoints by itself (and the WAL restarts)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -73,7 +90,23 @@ class JournalCorruptError(RuntimeError):
     """The journal is damaged somewhere other than its last record: it cannot be replayed."""
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_json_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """Serialise a command body as json would (ASCII, compact), with orjson when equal.
+
+    orjson writes the same compact JSON as json for ints, strings, booleans and None, except
+    that it keeps non-ASCII characters and DEL where json (ensure_ascii) escapes them; such a
+    body, or one orjson cannot write (an integer past 64 bits), is written by json.
+    """
+    try:
+        body = orjson.dumps(data)
+    except TypeError:
+        return _json_dumps(data)
+    if body.isascii() and b"\x7f" not in body:
+        return body.decode()
+    return _json_dumps(data)
 
 
 def checksum(seq: int, ts: int, kind: str, body: str) -> int:
@@ -92,17 +125,72 @@ class Record:
     command: Command
 
 
+class _Checkpointer:
+    """Checkpoint a WAL database from a daemon thread, when poked, at most every interval."""
+
+    def __init__(self, path: Path, synchronous: Synchronous) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"checkpoints {path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Ask for a checkpoint soon (new commits are in the WAL)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the checkpoint under way, if any, and end the thread."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error as error:
+            log.warning("checkpointer_failed", path=str(self._path), error=str(error))
+            return
+        try:
+            # The checkpoint syncs as the journal's own connection would.
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            while True:
+                self._wake.wait()
+                if self._stopping.is_set():
+                    break
+                self._wake.clear()
+                try:
+                    # PASSIVE never waits for the writer: it copies what is committed.
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:
+                    log.warning("checkpoint_failed", path=str(self._path), error=str(error))
+                if self._stopping.wait(CHECKPOINT_INTERVAL_S):
+                    break
+        finally:
+            db.close()
+
+
 class SqliteJournal:
     """The command journal and its side tables in one SQLite file (WAL mode)."""
 
     def __init__(
-        self, path: Path | str, *, synchronous: Synchronous = "NORMAL", read_only: bool = False
+        self,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        read_only: bool = False,
+        checkpoint_thread: bool = True,
     ) -> None:
+        """Open (or create) a journal; checkpoint_thread=False leaves checkpoints to SQLite."""
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.synchronous = synchronous
         self.read_only = read_only
+        self.checkpoint_thread = checkpoint_thread and not read_only
         self.dropped_tail: int | None = None
         """The seq of a corrupt last record the last `read` dropped, if any."""
         if read_only:
@@ -115,6 +203,8 @@ class SqliteJournal:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            if self.checkpoint_thread:
+                self._db.execute(f"PRAGMA wal_autocheckpoint={LOOP_CHECKPOINT_PAGES}")
             self._db.executescript(_SCHEMA)
             if self.meta("format") is None:
                 self.set_meta("format", FORMAT_VERSION)
@@ -124,9 +214,14 @@ class SqliteJournal:
         row = self._db.execute("SELECT MAX(seq) FROM commands").fetchone()
         self.last_seq: int = row[0] or 0
         """The seq of the last record stored (checked or not)."""
+        # Started by the first write, so that a journal opened only to be read has no thread.
+        self._checkpointer: _Checkpointer | None = None
 
     def close(self) -> None:
         """Close the database (a clean close also checkpoints the WAL into the file)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self._db.close()
 
     def __enter__(self) -> SqliteJournal:
@@ -162,6 +257,10 @@ class SqliteJournal:
             raise
         db.execute("COMMIT")
         self.last_seq = expected - 1
+        if self._checkpointer is None and self.checkpoint_thread:
+            self._checkpointer = _Checkpointer(self.path, self.synchronous)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
     def read(self, after_seq: int = 0) -> Iterator[Command]:
         """Yield the commands after after_seq in order; see `records` for the checks."""

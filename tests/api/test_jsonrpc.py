@@ -8,7 +8,16 @@ from decimal import Decimal
 import pytest
 
 from exchange.api.errors import ApiError
-from exchange.api.jsonrpc import RequestError, parse_request, stream_message
+from exchange.api.jsonrpc import (
+    RequestError,
+    dumps,
+    encode,
+    parse_request,
+    stream_bytes,
+    stream_message,
+    stream_prefix,
+    stream_tail,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,3 +67,41 @@ def test_stream_message_is_valid_json() -> None:
         "method": "stream",
         "params": {"channel": "book.BTCUSDT", "seq": 3, "data": {"x": 1}},
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"qty":"0.002","n":12}}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"qty":0.002,"big":123456789012345678901}}',
+        '{"jsonrpc":"2.0","id":"\\ud800","method":"m"}',
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":' + "[" * 40 + "]" * 40 + "}}",
+        '{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1e400}}',
+    ],
+)
+def test_the_fast_reader_reads_what_json_reads(text: str) -> None:
+    # orjson reads the common case; anything it reads differently is read again by json.
+    request = parse_request(text)
+    message = json.loads(text, parse_float=Decimal)
+    assert (request.id, request.method, request.params) == (
+        message["id"],
+        message["method"],
+        message.get("params", {}),
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "id": 1, "result": {"a": "é\u2028\x00\x7f", "b": None, "c": [True]}},
+        {"jsonrpc": "2.0", "id": "x", "error": {"code": -32602, "data": {"field": "qty"}}},
+        {"n": 2**70, "keys": {1: "int keys"}},
+    ],
+)
+def test_encode_writes_what_dumps_writes(message: dict[str, object]) -> None:
+    assert encode(message) == dumps(message).encode()
+
+
+def test_a_stream_message_from_prefix_and_tail_equals_the_text_one() -> None:
+    built = stream_bytes(stream_prefix("trades.BTCUSDT"), 12, stream_tail(b'{"x":"\xc3\xa9"}'))
+    assert built == stream_message("trades.BTCUSDT", 12, '{"x":"é"}').encode()

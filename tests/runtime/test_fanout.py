@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from exchange.runtime.fanout import CLOSE_TRY_AGAIN_LATER, Connection
+from exchange.runtime.fanout import CLOSE_TRY_AGAIN_LATER, Connection, text_frame_header
 
 TIMEOUT = 2.0
 
@@ -164,3 +164,136 @@ async def test_close_sends_the_reason_and_stops_the_writer() -> None:
     await asyncio.wait_for(writer, TIMEOUT)
     assert socket.closed_with == (1001, b"server shutting down")
     assert connection.close_reason == "server shutting down"
+
+
+# ---------------------------------------------------------------------- frames mode
+
+
+class FakeFrames:
+    """A transport taking whole WebSocket frames; it can report a backlog and hold drain."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.backlog = False
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.drain_started = asyncio.Event()
+        self.broken = False
+        self.written = asyncio.Event()
+
+    def write(self, data: bytes) -> bool:
+        if self.broken:
+            raise ConnectionResetError("peer gone")
+        self.writes.append(data)
+        self.written.set()
+        return self.backlog
+
+    async def drain(self) -> None:
+        self.drain_started.set()
+        await self.drained.wait()
+
+    def messages(self) -> list[str]:
+        """Decode every frame written (server frames: final, unmasked text)."""
+        data = b"".join(self.writes)
+        messages = []
+        while data:
+            assert data[0] == 0x81
+            length, start = data[1], 2
+            if length == 126:
+                length, start = int.from_bytes(data[2:4], "big"), 4
+            elif length == 127:
+                length, start = int.from_bytes(data[2:10], "big"), 10
+            messages.append(data[start : start + length].decode())
+            data = data[start + length :]
+        return messages
+
+    async def received(self, count: int) -> list[str]:
+        async with asyncio.timeout(TIMEOUT):
+            while len(self.messages()) < count:
+                self.written.clear()
+                await self.written.wait()
+        return self.messages()
+
+
+@pytest.mark.asyncio
+async def test_frames_carry_every_message_in_order_and_share_one_write_per_turn() -> None:
+    frames = FakeFrames()
+    connection = Connection(FakeSocket(), frames=frames)
+    connection.start()
+    connection.send_private("response 1")
+    connection.send_market("book.BTCUSDT", b"book 1")
+    connection.send_private("fill é")
+    connection.send_market("trades.BTCUSDT", "x" * 70_000)
+    messages = await frames.received(4)
+    assert messages == ["response 1", "book 1", "fill é", "x" * 70_000]
+    # Queued in one turn: the flusher wrote them together (the long one in its own chunk).
+    assert len(frames.writes) == 1
+    assert connection.sent == 4
+    await connection.close()
+    await connection.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_frames_a_paused_transport_conflates_and_then_overflows() -> None:
+    frames = FakeFrames()
+    socket = FakeSocket()
+    connection = Connection(socket, limit=3, frames=frames)
+    connection.start()
+    frames.backlog = True
+    frames.drained.clear()
+    connection.send_private("first")
+    # The write leaves a backlog: the writer task now waits for the transport to drain.
+    await asyncio.wait_for(frames.drain_started.wait(), TIMEOUT)
+    for version in range(1, 6):
+        connection.send_market("book.BTCUSDT", f"book {version}")
+    connection.send_private("fill")
+    assert connection.backlog == 2
+    assert connection.conflated == 4
+    frames.backlog = False
+    frames.drained.set()
+    assert await frames.received(3) == ["first", "book 5", "fill"]
+    # Paused again, private messages past the limit close the connection.
+    frames.backlog = True
+    frames.drained.clear()
+    frames.drain_started.clear()
+    connection.send_private("second")
+    await asyncio.wait_for(frames.drain_started.wait(), TIMEOUT)
+    for n in range(4):
+        connection.send_private(f"queued {n}")
+    assert connection.closed
+    await asyncio.wait_for(socket.closed.wait(), TIMEOUT)
+    assert socket.closed_with is not None
+    assert socket.closed_with[0] == CLOSE_TRY_AGAIN_LATER
+    await connection.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_frames_a_lost_peer_closes_the_connection() -> None:
+    frames = FakeFrames()
+    frames.broken = True
+    connection = Connection(FakeSocket(), frames=frames)
+    writer = connection.start()
+    connection.send_private("hello")
+    await asyncio.wait_for(writer, TIMEOUT)
+    assert connection.closed
+    assert connection.close_reason == "connection lost"
+
+
+@pytest.mark.asyncio
+async def test_frames_nothing_is_written_after_close() -> None:
+    frames = FakeFrames()
+    connection = Connection(FakeSocket(), frames=frames)
+    writer = connection.start()
+    connection.send_private("queued, then dropped by the close")
+    await connection.close("bye")
+    # The flush queued by send_private ran before the writer task ended, and wrote nothing.
+    await asyncio.wait_for(writer, TIMEOUT)
+    assert frames.writes == []
+
+
+def test_text_frame_headers_follow_rfc_6455() -> None:
+    assert text_frame_header(5) == b"\x81\x05"
+    assert text_frame_header(125) == b"\x81\x7d"
+    assert text_frame_header(126) == b"\x81\x7e\x00\x7e"
+    assert text_frame_header(65535) == b"\x81\x7e\xff\xff"
+    assert text_frame_header(65536) == b"\x81\x7f" + (65536).to_bytes(8, "big")

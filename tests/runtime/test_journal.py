@@ -7,6 +7,7 @@ import contextlib
 import json
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from exchange.core.events import Event
 from exchange.core.exchange import Exchange
 from exchange.core.ledger import INSURANCE_FUND_ID
 from exchange.core.numbers import ATOMS_PER_UNIT
+from exchange.runtime import journal as journal_module
 from exchange.runtime.clock import ManualClock
 from exchange.runtime.config import Config, load_config
 from exchange.runtime.journal import JournalCorruptError, SqliteJournal
@@ -167,7 +169,8 @@ def test_a_missing_seq_stops_the_read(tmp_path: Path) -> None:
 def test_a_torn_wal_loses_only_the_last_transaction(tmp_path: Path) -> None:
     """Cut bytes off the WAL, as a crash in mid-write does: SQLite drops that commit."""
     path = tmp_path / "j.sqlite"
-    journal = SqliteJournal(path)
+    # No checkpoint may copy the WAL into the file meanwhile, from this thread or another.
+    journal = SqliteJournal(path, checkpoint_thread=False)
     journal._db.execute("PRAGMA wal_autocheckpoint=0")
     history = commands(8)
     for command in history:
@@ -513,3 +516,32 @@ async def test_the_replay_and_export_commands(
     assert len(lines) == runtime.exchange.last_seq + 1
 
     assert main(["replay", "--data-dir", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "PlaceOrder", "seq": 1, "client_order_id": None, "reduce_only": False},
+        {"type": "CreateAccount", "name": 'José \u2028 \x00 \x7f "quoted" \\'},
+        {"type": "Deposit", "amount": 2**70},
+    ],
+)
+def test_bodies_are_written_as_json_writes_them(body: dict[str, object]) -> None:
+    # orjson writes the common body; its bytes must be json's (ensure_ascii, compact).
+    assert journal_module._dumps(body) == json.dumps(body, separators=(",", ":"))
+
+
+def test_checkpoints_run_on_a_thread_of_their_own_until_the_journal_closes(
+    tmp_path: Path,
+) -> None:
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    history = commands(6)
+    journal.write(history[:3])
+    journal.write(history[3:])
+    checkpointer = journal._checkpointer
+    assert checkpointer is not None
+    assert checkpointer._thread is not threading.current_thread()
+    journal.close()
+    assert not checkpointer._thread.is_alive()
+    assert list(SqliteJournal(tmp_path / "j.sqlite").read()) == history
+    assert SqliteJournal(tmp_path / "j.sqlite", read_only=True)._checkpointer is None
