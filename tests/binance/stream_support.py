@@ -4,18 +4,13 @@ real ccxt.pro client pointed at paperex."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.pro as ccxtpro
-from aiohttp import web
 
-from exchange.runtime.clock import ManualClock
-from exchange.runtime.config import Config
-from exchange.server import build_app
 from tests.binance.rest_support import base_url
 from tests.e2e.harness import TIMEOUT, Server
 
@@ -51,25 +46,6 @@ class StreamClient:
 async def connect_stream(server: Server, path: str) -> StreamClient:
     """Open a stream socket on a path such as `/ws/btcusdt@trade`."""
     return StreamClient(await server.session.ws_connect(base_url(server) + path))
-
-
-@contextlib.asynccontextmanager
-async def running_server_on(config: Config, clock: ManualClock) -> AsyncIterator[Server]:
-    """Start the real app on a free loopback port with a clock the test moves."""
-    app = build_app(config, clock=clock)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    async with aiohttp.ClientSession() as session:
-        server = Server(app, f"http://{host}:{port}/ws", session)
-        try:
-            yield server
-        finally:
-            for client in server.clients:
-                await client.close()
-            await runner.cleanup()
 
 
 # ---------------------------------------------------------------------------------------------

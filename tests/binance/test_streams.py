@@ -18,7 +18,7 @@ from exchange.api.binance.streams import STREAM_HUB
 from exchange.runtime.clock import ManualClock
 from exchange.runtime.fanout import Connection
 from tests.binance.rest_support import trader
-from tests.binance.stream_support import StreamClient, connect_stream, running_server_on
+from tests.binance.stream_support import StreamClient, connect_stream
 from tests.e2e.harness import TIMEOUT, Client, Server, manual_config, running_server
 
 SYMBOL = "BTCUSDT"
@@ -346,7 +346,7 @@ KLINE_MINUTE = 28_333_334 * 60_000
 @pytest.mark.asyncio
 async def test_a_kline_closes_when_its_minute_ends_even_without_a_trade() -> None:
     clock = ManualClock(KLINE_MINUTE + 10_000)
-    async with running_server_on(manual_config(), clock) as held:
+    async with running_server(manual_config(), clock) as held:
         stream = await connect_stream(held, "/ws/btcusdt@kline_1m")
         taker = await trader(held, "quiet-minute")
         status, _ = await taker.signed(

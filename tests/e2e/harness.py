@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from exchange.api.auth import login_signature
+from exchange.runtime.clock import Clock
 from exchange.runtime.config import Config, load_config
 from exchange.server import RUNTIME, build_app
 
@@ -159,9 +160,12 @@ def signed_login(keys: dict[str, Any], timestamp: int) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_server(config: Config) -> AsyncIterator[Server]:
-    """Start the real app on 127.0.0.1 and a free port; stop it afterwards."""
-    app = build_app(config)
+async def running_server(config: Config, clock: Clock | None = None) -> AsyncIterator[Server]:
+    """Start the real app on 127.0.0.1 and a free port; stop it afterwards.
+
+    With `clock`, the server reads time from it (a ManualClock lets a test move time).
+    """
+    app = build_app(config, clock=clock)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
