@@ -26,7 +26,7 @@ from exchange.api.binance.stream_hub import MAX_STREAMS, StreamHub, StreamSocket
 from exchange.api.binance.stream_names import Stream, is_market_stream, parse_stream
 from exchange.api.jsonrpc import dumps
 from exchange.api.ws import API_CONTEXT, CONNECTIONS
-from exchange.runtime.fanout import Connection
+from exchange.runtime.fanout import Connection, websocket_frames
 from exchange.runtime.sequencer import Sequencer
 
 STREAM_HUB = web.AppKey("binance_stream_hub", StreamHub)
@@ -152,7 +152,10 @@ async def serve(
     hub = request.app[STREAM_HUB]
     ws = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
     await ws.prepare(request)
-    connection = Connection(ws, name=f"binance {request.remote}")
+    # Stream messages go out as ready-made frames, all that is queued in one write.
+    connection = Connection(
+        ws, name=f"binance {request.remote}", frames=websocket_frames(ws, request)
+    )
     connection.start()
     connections = request.app[CONNECTIONS]
     connections.add(connection)

@@ -34,7 +34,7 @@ from exchange.api.errors import ApiError
 from exchange.api.jsonrpc import dumps
 from exchange.api.ratelimit import RateLimiter
 from exchange.api.ws import API_CONTEXT, CONNECTIONS
-from exchange.runtime.fanout import Connection
+from exchange.runtime.fanout import Connection, websocket_frames
 from exchange.runtime.sequencer import SequencerStoppedError
 
 log = structlog.get_logger("paperex.binance")
@@ -310,7 +310,10 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
     context = request.app[API_CONTEXT]
     socket = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
     await socket.prepare(request)
-    connection = Connection(socket, name=f"binance ws-api {request.remote}")
+    # Answers go out as ready-made frames, all that is queued in one write.
+    connection = Connection(
+        socket, name=f"binance ws-api {request.remote}", frames=websocket_frames(socket, request)
+    )
     connection.start()
     connections = request.app[CONNECTIONS]
     connections.add(connection)
