@@ -979,6 +979,13 @@ class Exchange:
                 )
                 adl.append((victim.account_id, take))
                 remaining -= take
+        if remaining:
+            # Every other holder of the other side is closed out, so only the fund holds it,
+            # from earlier take-overs: it takes the rest, which nets against its own position,
+            # solvent or not. Otherwise the position could never close.
+            self._hand_over(order, account, insurance, remaining, bankruptcy, market)
+            insurance_qty += remaining
+            remaining = 0
         # 4. What is left above bankruptcy is the clearance fee; for cross it is taken once all
         # cross positions are closed (see _clear_cross).
         position.liquidating = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from exchange.core.commands import (
@@ -213,6 +213,29 @@ class Driver:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.lists(actions, min_size=30, max_size=150))
+# Found by hypothesis: an isolated long whose liquidation the book, an insolvent fund and
+# ADL (no other shorts) could not take, because only the fund held the other side.
+@example(
+    [
+        Move(0),
+        *[Quote(1, 100)] * 4,
+        Mode(5, True),
+        *[Move(0)] * 10,
+        *[Quote(1, 100)] * 2,
+        Quote(5, 100),
+        Money(0, 0),
+        Leverage(5, 100),
+        Order(5, Side.SELL, -5, 1, False, False),
+        Move(1),
+        Quote(1, 100),
+        Move(15),
+        Quote(1, 100),
+        Order(5, Side.BUY, 0, 1, False, False),
+        Move(-7),
+        Quote(4, 100),
+        Move(0),
+    ]
+)
 def test_money_is_conserved_through_trading_funding_and_liquidation(
     actions_list: list[Action],
 ) -> None:
