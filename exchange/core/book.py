@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
+from typing import Final
 
 from exchange.core.enums import Side
 from exchange.core.events import BookUpdated, build_book_updated
 from exchange.core.orders import Order
+
+# Final: the mypyc build reads these from C statics rather than the module's dict.
+_insort: Final = insort
+_bisect_left: Final = bisect_left
+_build_book_updated: Final = build_book_updated
 
 
 class PriceLevel:
@@ -62,7 +68,7 @@ class BookSide:
         level = self.levels.get(price)
         if level is None:
             level = self.levels[price] = PriceLevel(price)
-            insort(self.prices, price)
+            _insort(self.prices, price)
             best = self.best
             if best is None or (price > best if self.is_bid else price < best):
                 self.best = price
@@ -82,7 +88,7 @@ class BookSide:
         if not level.orders:
             del self.levels[price]
             prices = self.prices
-            del prices[bisect_left(prices, price)]
+            del prices[_bisect_left(prices, price)]
             if price == self.best:
                 self.best = (prices[-1] if self.is_bid else prices[0]) if prices else None
         self.changed.add(price)
@@ -171,7 +177,7 @@ class OrderBook:
             bid_changes = bids.take_changes()
             ask_changes = asks.take_changes() if asks.changed else ()
         update_id = self.update_id = self.update_id + 1
-        return build_book_updated(seq, self.symbol, update_id, bid_changes, ask_changes)
+        return _build_book_updated(seq, self.symbol, update_id, bid_changes, ask_changes)
 
     def state(self) -> tuple[object, ...]:
         """Return the book as nested tuples, for hashing."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from exchange.core import integrity
 from exchange.core.codes import RejectCode
@@ -80,22 +80,34 @@ from exchange.core.orders import TRANSITIONS, Order, check_transition
 from exchange.core.risk_index import RiskIndex
 from exchange.core.validation import check_amend, check_new_order
 
-# Enum members the matching path reads often. In CPython 3.11 `Enum.MEMBER` costs about
-# 80 ns through the metaclass; a module global costs 10.
-_BUY = Side.BUY
-_GTC, _IOC, _FOK, _POST_ONLY = (
-    TimeInForce.GTC,
-    TimeInForce.IOC,
-    TimeInForce.FOK,
-    TimeInForce.POST_ONLY,
-)
-_FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
-_CANCELED, _EXPIRED = OrderStatus.CANCELED, OrderStatus.EXPIRED
-_USER_CANCEL = CancelReason.USER
-_OPEN_STATUSES = frozenset(status for status in OrderStatus if status.is_open)
-_MAKER, _TAKER = LiquiditySide.MAKER, LiquiditySide.TAKER
-_NO_PREVENTION = SelfTradePrevention.NONE
-_EXPIRE_MAKER, _EXPIRE_TAKER = SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_TAKER
+# Enum members, tables and builders the matching path reads often. In CPython 3.11
+# `Enum.MEMBER` costs about 80 ns through the metaclass; a module global costs 10. Final
+# matters to the mypyc build: it reads a Final name from a C static, any other module global
+# (an imported one too) through a dict lookup.
+_BUY: Final = Side.BUY
+_IOC: Final = TimeInForce.IOC
+_FOK: Final = TimeInForce.FOK
+_POST_ONLY: Final = TimeInForce.POST_ONLY
+_FILLED: Final = OrderStatus.FILLED
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+_CANCELED: Final = OrderStatus.CANCELED
+_EXPIRED: Final = OrderStatus.EXPIRED
+_USER_CANCEL: Final = CancelReason.USER
+_OPEN_STATUSES: Final = frozenset(status for status in OrderStatus if status.is_open)
+_MAKER: Final = LiquiditySide.MAKER
+_TAKER: Final = LiquiditySide.TAKER
+_NO_PREVENTION: Final = SelfTradePrevention.NONE
+_EXPIRE_MAKER: Final = SelfTradePrevention.EXPIRE_MAKER
+_EXPIRE_TAKER: Final = SelfTradePrevention.EXPIRE_TAKER
+_EXPIRED_BY_TIME_IN_FORCE: Final = ExpireReason.TIME_IN_FORCE
+_EXPIRED_BY_PRICE_BAND: Final = ExpireReason.PRICE_BAND
+_CONDITIONAL_TYPES: Final = CONDITIONAL_ORDER_TYPES
+_LIMIT_PRICE_TYPES: Final = LIMIT_PRICE_ORDER_TYPES
+_TRANSITIONS: Final = TRANSITIONS
+_build_order_accepted: Final = build_order_accepted
+_build_order_filled: Final = build_order_filled
+_build_order_canceled: Final = build_order_canceled
+_build_order_expired: Final = build_order_expired
 
 _MAX_MARGIN_PASSES = 16
 """Liquidations rarely endanger others at the same mark; a cascade stops after this many."""
@@ -110,6 +122,10 @@ class SequenceError(ValueError):
 
 class Exchange:
     """Order books, orders, accounts and positions, changed only through `apply`."""
+
+    size_taker_hold_once: ClassVar[bool] = True
+    """Whether matching may size a taker's hold once at its end (see _match); tests compare
+    with a subclass that sizes it after every fill."""
 
     def __init__(
         self,
@@ -178,7 +194,14 @@ class Exchange:
         self.last_ts = command.ts
         events: list[Event] = []
         self._events = events
-        self._handlers[type(command)](command)
+        # The two commonest commands are called directly: through the table each call goes by
+        # a bound method, which the mypyc build cannot call natively.
+        if type(command) is PlaceOrder:
+            self._place_order(command)
+        elif type(command) is CancelOrder:
+            self._cancel_order(command)
+        else:
+            self._handlers[type(command)](command)
         touched = self._touched
         if touched:
             for market in touched.values():
@@ -238,7 +261,7 @@ class Exchange:
             command.client_order_id,
             command.self_trade_prevention or self.default_self_trade_prevention,
         )
-        is_conditional = order_type in CONDITIONAL_ORDER_TYPES
+        is_conditional = order_type in _CONDITIONAL_TYPES
         if not is_conditional:
             # A conditional order holds margin only once it fires, as on Binance.
             reference = market.mark_price
@@ -259,7 +282,7 @@ class Exchange:
         if order.client_order_id is not None:
             account.client_orders[order.client_order_id] = order
         self._events.append(
-            build_order_accepted(
+            _build_order_accepted(
                 self._seq,
                 order_id,
                 order.account_id,
@@ -318,7 +341,7 @@ class Exchange:
         book = market.book
         self._touched[order.symbol] = market
         is_buy = order.side is _BUY
-        is_market = order.order_type not in LIMIT_PRICE_ORDER_TYPES
+        is_market = order.order_type not in _LIMIT_PRICE_TYPES
         limit: int | None
         if is_market:
             band = market.price_band()
@@ -327,7 +350,7 @@ class Exchange:
             limit = order.price
         time_in_force = order.time_in_force
         if time_in_force is _FOK and not self._can_fill_completely(order, market, limit):
-            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+            self._expire(order, market, _EXPIRED_BY_TIME_IN_FORCE)
             return
         # OrderBook.crosses, inline: most orders rest without trading.
         best = (book.asks if is_buy else book.bids).best
@@ -337,20 +360,20 @@ class Exchange:
         if crosses:
             if time_in_force is _POST_ONLY:
                 # Only a triggered stop-limit gets here; a new one was rejected up front.
-                self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+                self._expire(order, market, _EXPIRED_BY_TIME_IN_FORCE)
                 return
             self._match(order, account, market, limit)
             if order.qty == order.filled_qty or order.status not in _OPEN_STATUSES:
                 return
         if is_market:
             reason = (
-                ExpireReason.PRICE_BAND
+                _EXPIRED_BY_PRICE_BAND
                 if book.opposite(order.side).best is not None
-                else ExpireReason.TIME_IN_FORCE
+                else _EXPIRED_BY_TIME_IN_FORCE
             )
             self._expire(order, market, reason)
         elif time_in_force is _IOC or time_in_force is _FOK:
-            self._expire(order, market, ExpireReason.TIME_IN_FORCE)
+            self._expire(order, market, _EXPIRED_BY_TIME_IN_FORCE)
         else:
             (book.bids if is_buy else book.asks).add(order)
 
@@ -364,10 +387,23 @@ class Exchange:
         symbol = taker.symbol
         levels = opposite.levels
         changed = opposite.changed
+        # A resize keeps the smaller of the hold and its new size. With a mark to value at and
+        # no trade with itself, each fill leaves the taker's new size no larger than the one
+        # before: its opening lots only shrink, while its basis, the mark, its leverage and the
+        # notional that picks its bracket (position plus what is left) stay put. So sizing once
+        # when matching ends gives the same hold as sizing after every fill. Otherwise it is
+        # sized after every fill: before any mark the hold is valued at the last trade, which
+        # each fill moves (tests/core/test_holds.py shows that case), and a trade with itself
+        # shrinks what is left but not the position, which moves that notional.
+        per_fill = (
+            market.mark_price is None
+            or taker.self_trade_prevention is _NO_PREVENTION
+            or not self.size_taker_hold_once
+        )
         while taker.qty > taker.filled_qty:
             best = opposite.best
             if best is None or (limit is not None and (best > limit if is_buy else best < limit)):
-                return
+                break
             level = levels[best]
             maker = next(iter(level.orders.values()))
             if (
@@ -379,7 +415,7 @@ class Exchange:
                     self._expire(maker, market, ExpireReason.SELF_TRADE_PREVENTION)
                 if prevention is not _EXPIRE_MAKER:
                     self._expire(taker, market, ExpireReason.SELF_TRADE_PREVENTION)
-                    return
+                    break
                 continue
             qty = min(taker.qty - taker.filled_qty, maker.qty - maker.filled_qty)
             maker_account = accounts[maker.account_id]
@@ -393,7 +429,7 @@ class Exchange:
                 cap = ledger.reducible_qty(account, symbol, taker.side.value)
                 if not cap:
                     self._expire(taker, market, ExpireReason.REDUCE_ONLY)
-                    return
+                    break
                 qty = min(qty, cap)
             trade_id = self.next_trade_id
             self.next_trade_id = trade_id + 1
@@ -402,7 +438,12 @@ class Exchange:
             changed.add(best)
             self._fill(maker, maker_account, market, qty, best, trade_id, _MAKER)
             self._fill(taker, account, market, qty, best, trade_id, _TAKER)
+            if per_fill and taker.hold:
+                self._resize_hold(taker, account, market)
             market.last_price = best
+        # A taker that filled or expired holds nothing any more.
+        if not per_fill and taker.hold:
+            self._resize_hold(taker, account, market)
 
     def _fill(
         self,
@@ -430,6 +471,7 @@ class Exchange:
         order.counted = leaves
         fee, realized = ledger.settle_fill(
             account,
+            position,
             instrument,
             qty if is_buy else -qty,
             price,
@@ -438,11 +480,11 @@ class Exchange:
             else (0 if order.liquidation else instrument.taker_fee_rate),
         )
         status = _FILLED if leaves == 0 else _PARTIALLY_FILLED
-        if status not in TRANSITIONS[order.status]:
+        if status not in _TRANSITIONS[order.status]:
             check_transition(order.status, status)  # raises
         order.status = status
         self._events.append(
-            build_order_filled(
+            _build_order_filled(
                 self._seq,
                 order.order_id,
                 order.account_id,
@@ -462,11 +504,16 @@ class Exchange:
                 book = market.book
                 (book.bids if is_buy else book.asks).remove(order)
             self._close(order, account)
-        elif order.hold:
-            reference = market.mark_price
-            if reference is None:
-                reference = market.last_price
-            ledger.resize_hold(account, instrument, order, reference)
+        elif order.hold and liquidity_side is _MAKER:
+            # A taker's hold is _match's business (a liquidation order holds nothing).
+            self._resize_hold(order, account, market)
+
+    def _resize_hold(self, order: Order, account: Account, market: Market) -> None:
+        """Size a partly filled order's hold again, valued at the mark or the last trade."""
+        reference = market.mark_price
+        if reference is None:
+            reference = market.last_price
+        self.ledger.resize_hold(account, market.instrument, order, reference)
 
     def _can_fill_completely(self, order: Order, market: Market, limit: int | None) -> bool:
         """Tell whether a fill-or-kill order would fill in full right now."""
@@ -508,7 +555,7 @@ class Exchange:
         self._take_out(order, market)
         order.move_to(_EXPIRED)
         self._events.append(
-            build_order_expired(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            _build_order_expired(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 
@@ -517,7 +564,7 @@ class Exchange:
         self._take_out(order, market)
         order.move_to(_CANCELED)
         self._events.append(
-            build_order_canceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            _build_order_canceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 
@@ -1058,7 +1105,8 @@ class Exchange:
         trade_id = self.next_trade_id
         self.next_trade_id += 1
         signed = -qty if order.side is _BUY else qty
-        self.ledger.settle_fill(taker, market.instrument, signed, price, 0)
+        position = self.ledger.position(taker, market.instrument.symbol)
+        self.ledger.settle_fill(taker, position, market.instrument, signed, price, 0)
         self._fill(order, account, market, qty, price, trade_id, _TAKER)
 
     def _clear_cross(self, account: Account) -> int:

@@ -16,6 +16,7 @@ which is why costs appear in the sum. Rounding always goes against the account.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 from exchange.core.codes import RejectCode
 from exchange.core.enums import LedgerEntryKind, MarginMode, Side
@@ -33,11 +34,13 @@ from exchange.core.orders import Order
 DEFAULT_LEVERAGE = 20
 """Leverage of a symbol an account has not set, capped by the first bracket (Binance's 20x)."""
 
-_CROSS, _ISOLATED = MarginMode.CROSS, MarginMode.ISOLATED
-_BUY = Side.BUY
+# Final: the mypyc build reads these from C statics rather than the module's dict.
+_CROSS: Final = MarginMode.CROSS
+_ISOLATED: Final = MarginMode.ISOLATED
+_BUY: Final = Side.BUY
 
 
-INSURANCE_FUND_ID = 0
+INSURANCE_FUND_ID: Final = 0
 """The insurance fund is an account: it takes over positions the book cannot absorb."""
 
 
@@ -49,7 +52,10 @@ class SystemAccount(StrEnum):
 
 
 # Read per fill; a module global is several times cheaper than the enum attribute.
-_FEE_POOL = SystemAccount.FEE_POOL
+_FEE_POOL: Final = SystemAccount.FEE_POOL
+# Final aliases of imported builders: the mypyc build reads them from C statics too.
+_build_balance_changed: Final = build_balance_changed
+_build_position_changed: Final = build_position_changed
 
 
 class Position:
@@ -374,14 +380,18 @@ class Ledger:
     def settle_fill(
         self,
         account: Account,
+        position: Position,
         instrument: Instrument,
         signed_qty: int,
         price: int,
         fee_rate: int,
     ) -> tuple[int, int]:
-        """Move a fill into the position and the wallet; return (fee, realised PnL) in atoms."""
+        """Move a fill into the position and the wallet; return (fee, realised PnL) in atoms.
+
+        position is the account's position in the instrument's symbol: the caller has it at
+        hand for every fill, so it is not looked up again here.
+        """
         symbol = instrument.symbol
-        position = account.positions.get(symbol) or self.position(account, symbol)
         held = position.qty
         traded = instrument.notional(price, abs(signed_qty))
         # fee_for, inline: this runs for both sides of every trade.
@@ -564,14 +574,14 @@ class Ledger:
         wallets = self.changed_wallets
         if wallets:
             for account_id in sorted(wallets) if len(wallets) > 1 else wallets:
-                append(build_balance_changed(seq, account_id, wallets[account_id].wallet))
+                append(_build_balance_changed(seq, account_id, wallets[account_id].wallet))
             wallets.clear()
         positions = self.changed_positions
         if positions:
             for key in sorted(positions) if len(positions) > 1 else positions:
                 position = positions[key]
                 append(
-                    build_position_changed(
+                    _build_position_changed(
                         seq,
                         key[0],
                         key[1],

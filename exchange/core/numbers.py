@@ -8,13 +8,14 @@ at the edges, and a value that does not fit its step exactly is an error, never 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Final
 
 from exchange.core.codes import RejectCode
 
-ATOMS_PER_UNIT = 100_000_000
+ATOMS_PER_UNIT: Final = 100_000_000
 """Atoms in one unit of the settlement asset (USDT): 1 atom = 1e-8 USDT."""
 
-RATE_SCALE = 100_000_000
+RATE_SCALE: Final = 100_000_000
 """Rates (fees, maintenance margin rates, funding) are integers over this scale."""
 
 _ATOM = Decimal(1) / ATOMS_PER_UNIT

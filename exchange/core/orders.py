@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from exchange.core.enums import (
     OrderStatus,
     OrderType,
@@ -14,6 +16,8 @@ from exchange.core.integrity import TransitionError
 
 _OPEN = (OrderStatus.NEW, OrderStatus.TRIGGERED, OrderStatus.PARTIALLY_FILLED)
 _ENDS = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
+# Final: the mypyc build reads it from a C static rather than the module's dict.
+_NEW: Final = OrderStatus.NEW
 
 TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     # None is "not yet an order": a place command is either accepted or rejected.
@@ -94,7 +98,7 @@ class Order:
         self.close_position = close_position
         self.client_order_id = client_order_id
         self.self_trade_prevention = self_trade_prevention
-        self.status = OrderStatus.NEW
+        self.status = _NEW
         self.filled_qty = 0
         self.filled_cost = 0
         # Atoms of the wallet this order holds back while open (the pre-trade risk hold).

@@ -16,6 +16,8 @@ each of their symbols, which costs in proportion to how many such accounts there
 
 from __future__ import annotations
 
+from typing import Final
+
 from sortedcontainers import SortedList
 
 from exchange.core.enums import MarginMode
@@ -23,7 +25,8 @@ from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Ledger, Position
 from exchange.core.numbers import RATE_SCALE, ceil_div
 
-_CROSS = MarginMode.CROSS
+# Final: the mypyc build reads it from a C static rather than the module's dict.
+_CROSS: Final = MarginMode.CROSS
 
 
 def threshold_ticks(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from exchange.core.codes import RejectCode
 from exchange.core.commands import AmendOrder, PlaceOrder
 from exchange.core.enums import (
@@ -19,8 +21,10 @@ from exchange.core.triggers import would_fire
 Problem = tuple[RejectCode, str]
 """A rejection: its stable code and a reason a person can read."""
 
-_POST_ONLY = TimeInForce.POST_ONLY
-_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+# Final: the mypyc build reads these from C statics rather than the module's dict.
+_POST_ONLY: Final = TimeInForce.POST_ONLY
+_LIMIT: Final = OrderType.LIMIT
+_MARKET: Final = OrderType.MARKET
 _CLIENT_ORDER_ID_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-"
 )
