@@ -22,7 +22,9 @@ server share this machine's cores. The clients speak raw JSON-RPC over aiohttp W
   keeps its last frame, whose seq must equal the frames counted.
 
 The last line printed is one JSON object: order_round_trips_per_s, rtt_p50_ms, rtt_p99_ms,
-deliveries_per_s_100, deliveries_per_s_1000, then extra figures. A benchmark, not a test.
+deliveries_per_s_100, deliveries_per_s_1000, then extra figures (server_us_per_round_trip is
+the whole server process's CPU; server_loop_us_per_round_trip its main thread's, the event
+loop, which bounds the throughput when other threads share the work). A benchmark, not a test.
 
     .venv/bin/python scripts/bench_ws.py [--quick] [--journal] [--rate N] [--profile FILE]
         [--only orders|deliveries] [--event-loop auto|uvloop|asyncio] [--client-loop ...]
@@ -65,6 +67,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import orjson
 
 from exchange.runtime import eventloop
 
@@ -223,6 +226,16 @@ class ServerProcess:
         # Fields 14 and 15 of stat (utime, stime), counted after the command name.
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def loop_cpu_seconds(self) -> float:
+        """Return the CPU time of the server's main thread (its event loop) so far."""
+        pid = self.process.pid
+        try:
+            stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def stop(self) -> int | None:
         """Ask the server to stop (SIGTERM), kill it if it takes over 15 s; return its code."""
         if self.process.returncode is None:
@@ -244,6 +257,9 @@ class CpuShares:
     server: float
     client: float
     other: float
+    server_loop: float = 0.0
+    """The server's event-loop thread alone: the part that bounds the server's throughput,
+    whatever other threads (the WAL checkpointer, snapshot writes) add to the process."""
 
     def text(self) -> str:
         return (
@@ -256,6 +272,7 @@ class CpuShares:
             "server": round(self.server, 2),
             "client": round(self.client, 2),
             "other": round(self.other, 2),
+            "server_loop": round(self.server_loop, 2),
         }
 
 
@@ -276,6 +293,7 @@ class CpuMeter:
         self.server = server
         self._wall = time.perf_counter()
         self._server = server.cpu_seconds()
+        self._loop = server.loop_cpu_seconds()
         self._client = time.process_time()
         self._machine = machine_busy_seconds()
 
@@ -284,7 +302,8 @@ class CpuMeter:
         server = (self.server.cpu_seconds() - self._server) / wall
         client = (time.process_time() - self._client) / wall
         machine = (machine_busy_seconds() - self._machine) / wall
-        return CpuShares(server, client, max(0.0, machine - server - client))
+        loop = (self.server.loop_cpu_seconds() - self._loop) / wall
+        return CpuShares(server, client, max(0.0, machine - server - client), loop)
 
 
 # ---------------------------------------------------------------------- a raw JSON-RPC client
@@ -308,7 +327,8 @@ class RpcClient:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
-        loads, clock, pending = json.loads, time.perf_counter, self.pending
+        # orjson: the order clients share the server's two cores, so their CPU is its loss.
+        loads, clock, pending = orjson.loads, time.perf_counter, self.pending
         async for message in self.socket:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
@@ -323,8 +343,10 @@ class RpcClient:
     async def send(self, method: str, params: dict[str, Any], handler: ReplyHandler) -> None:
         request_id = next(self._ids)
         self.pending[request_id] = handler
-        text = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-        await self.socket.send_str(text)
+        text = orjson.dumps(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        )
+        await self.socket.send_str(text.decode())
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Send a request and return its result, or raise RpcError with the error."""
@@ -957,6 +979,9 @@ async def order_figures(
         "order_places_per_s": round(throughput.places_per_s),
         "round_trips_by_connections_x_window": scaling,
         "server_us_per_round_trip": round(server_us, 1),
+        "server_loop_us_per_round_trip": round(
+            throughput.cpu.server_loop * 1e6 / max(throughput.round_trips_per_s, 1), 1
+        ),
         "rtt_p999_ms": latency.p999_ms,
         "rtt_max_ms": latency.max_ms,
         "latency_requests_per_s": rate,

@@ -38,6 +38,10 @@ class Submitter(Protocol):
 
     def submit(self, make: Callable[[int, int], Command]) -> Awaitable[Submitted]: ...
 
+    def enqueue(self, make: Callable[[int, int], Command]) -> Awaitable[Submitted]:
+        """Queue a command now and return what `submit` would await (one coroutine less)."""
+        ...
+
 
 class Feed(Protocol):
     """The operator's handles on the index (return values may be awaitable)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -43,16 +44,26 @@ class CodecError(ValueError):
 
 def encode(command: Command) -> dict[str, Any]:
     """Return the command as a dict of JSON values, with its class name under `type`."""
+    encoder = _ENCODERS.get(type(command))
+    if encoder is None:
+        raise CodecError(f"not a command: {type(command).__name__}")
+    return encoder(command)
+
+
+def encode_generic(command: Command) -> dict[str, Any]:
+    """Encode field by field without the per-class encoders (the reference `encode` equals)."""
     kind = type(command)
     names = _FIELD_NAMES.get(kind)
     if names is None:
         raise CodecError(f"not a command: {kind.__name__}")
     data: dict[str, Any] = {"type": kind.__name__}
     for name in names:
-        value = getattr(command, name)
-        # The journal encodes every command: plain values (not enums) skip the general path.
-        data[name] = value if type(value) in _PLAIN else _encode_value(value)
+        data[name] = _encode_any(getattr(command, name))
     return data
+
+
+def _encode_any(value: Any) -> Any:
+    return value if type(value) in _PLAIN else _encode_value(value)
 
 
 def _encode_value(value: Any) -> Any:
@@ -68,6 +79,72 @@ def _encode_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     raise CodecError(f"cannot encode {type(value).__name__}")
+
+
+def _field_expression(name: str, hint: Any, namespace: dict[str, Any]) -> str:
+    """Return Python source encoding `name` as `_encode_any` would, fast for its declared type.
+
+    The declared type is only a guess tried first: any other value falls through to
+    `_encode_any`, so the result (and the CodecError for what cannot be encoded) is the
+    same whatever the value.
+    """
+    optional = False
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        optional = len(options) == 1 and len(typing.get_args(hint)) == 2
+        hint = options[0] if optional else hint
+    fallback = f"_encode_any({name})"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        namespace[f"_{hint.__name__}"] = hint
+        # `_value_` is what the `value` property returns, read without the property's cost.
+        fast = f"{name}._value_ if type({name}) is _{hint.__name__} else {fallback}"
+    elif hint in (int, str, bool):
+        fast = f"{name} if type({name}) is {hint.__name__} else {fallback}"
+    else:
+        fast = fallback
+    return f"(None if {name} is None else {fast})" if optional else f"({fast})"
+
+
+_RESERVED = frozenset(("command", "type", "int", "str", "bool", "None"))
+"""Names the generated source uses besides the fields' own."""
+
+
+def _build_encoder(kind: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    """Compile one straight-line function per command class.
+
+    The journal encodes every command before it is acknowledged; a loop over the fields with
+    a getattr and a type test each was most of that cost, so each class gets a function
+    that reads all its fields at once and builds the dict in one expression.
+    """
+    hints = typing.get_type_hints(kind)
+    names = _FIELD_NAMES[kind]
+    if any(name.startswith("_") or name in _RESERVED for name in names):
+        # A field that would shadow a name the generated source relies on.
+        return encode_generic
+    namespace: dict[str, Any] = {
+        "_encode_any": _encode_any,
+        "_get": operator.attrgetter(*names) if len(names) > 1 else None,
+    }
+    if len(names) > 1:
+        read = f"    {', '.join(names)} = _get(command)"
+    else:
+        read = f"    {names[0]} = command.{names[0]}"
+    items = ", ".join(
+        f"{name!r}: {_field_expression(name, hints[name], namespace)}" for name in names
+    )
+    source = (
+        f"def encode_{kind.__name__}(command):\n{read}\n"
+        f"    return {{'type': {kind.__name__!r}, {items}}}\n"
+    )
+    # The source is built above from the dataclass fields only, never from input.
+    exec(source, namespace)
+    encoder: Callable[[Any], dict[str, Any]] = namespace[f"encode_{kind.__name__}"]
+    return encoder
+
+
+_ENCODERS: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
+    kind: _build_encoder(kind) for kind in COMMAND_TYPES.values()
+}
 
 
 # ---------------------------------------------------------------------- decoding

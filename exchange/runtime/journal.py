@@ -6,7 +6,9 @@
 
 One row per command: seq, ts, kind (the class name), the JSON body from `codec.encode`, and a
 CRC-32 over the four. The sequencer calls `write` once per event-loop turn with the whole
-batch (group commit), before any result of the batch is acknowledged or published.
+batch (group commit), before any result of the batch is acknowledged or published. A batch is
+one multi-row INSERT, which SQLite runs as a transaction of its own (a very large batch: a few
+of them between BEGIN and COMMIT); the rows are the ones one INSERT per command would store.
 
 Durability, by `synchronous` (SQLite's PRAGMA, in WAL mode):
 
@@ -65,6 +67,23 @@ CHECKPOINT_INTERVAL_S = 0.1
 LOOP_CHECKPOINT_PAGES = 4_000
 """WAL pages (4 KiB each) past which a commit checkpoints by itself (and the WAL restarts)."""
 
+INSERT_CHUNK = 500
+"""Rows per INSERT statement (5 bound values each, far below SQLite's limit of 32,766); a
+larger batch is several statements in one transaction."""
+
+_INSERT_SQL: dict[int, str] = {}
+
+
+def _insert_sql(count: int) -> str:
+    sql = _INSERT_SQL.get(count)
+    if sql is None:
+        values = ",".join(["(?,?,?,?,?)"] * count)
+        sql = _INSERT_SQL[count] = (
+            f"INSERT INTO commands (seq, ts, kind, body, checksum) VALUES {values}"
+        )
+    return sql
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY,
@@ -94,7 +113,17 @@ _json_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).enco
 
 
 def _dumps(data: dict[str, Any]) -> str:
-    """Serialise a command body as json would (ASCII, compact), with orjson when equal.
+    """Serialise a command body as json would (ASCII, compact); see `_encoded_body`."""
+    return _encoded_body(data)[0]
+
+
+def checksum(seq: int, ts: int, kind: str, body: str) -> int:
+    """Return the CRC-32 stored with a record."""
+    return zlib.crc32(f"{seq}\x1f{ts}\x1f{kind}\x1f{body}".encode())
+
+
+def _encoded_body(data: dict[str, Any]) -> tuple[str, bytes]:
+    """Serialise a command body as json would (ASCII, compact); return the text and its bytes.
 
     orjson writes the same compact JSON as json for ints, strings, booleans and None, except
     that it keeps non-ASCII characters and DEL where json (ensure_ascii) escapes them; such a
@@ -103,15 +132,18 @@ def _dumps(data: dict[str, Any]) -> str:
     try:
         body = orjson.dumps(data)
     except TypeError:
-        return _json_dumps(data)
+        text = _json_dumps(data)
+        return text, text.encode()
     if body.isascii() and b"\x7f" not in body:
-        return body.decode()
-    return _json_dumps(data)
+        return body.decode(), body
+    text = _json_dumps(data)
+    return text, text.encode()
 
 
-def checksum(seq: int, ts: int, kind: str, body: str) -> int:
-    """Return the CRC-32 stored with a record."""
-    return zlib.crc32(f"{seq}\x1f{ts}\x1f{kind}\x1f{body}".encode())
+def _record_checksum(seq: int, ts: int, kind: str, body: bytes) -> int:
+    # `checksum` over the body's bytes as they are: a CRC-32 goes on from where the record's
+    # head left it, so the body is not copied and encoded a second time.
+    return zlib.crc32(body, zlib.crc32(f"{seq}\x1f{ts}\x1f{kind}\x1f".encode()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +232,10 @@ class SqliteJournal:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Every batch size up to a chunk is a statement of its own: keep them prepared.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, cached_statements=INSERT_CHUNK + 32
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             if self.checkpoint_thread:
@@ -239,23 +274,30 @@ class SqliteJournal:
         rows = []
         expected = self.last_seq + 1
         for command in commands:
-            if command.seq != expected:
-                raise ValueError(f"journal expects seq {expected}, got {command.seq}")
-            body = _dumps(encode(command))
-            kind = type(command).__name__
-            crc = checksum(command.seq, command.ts, kind, body)
-            rows.append((command.seq, command.ts, kind, body, crc))
+            seq = command.seq
+            if seq != expected:
+                raise ValueError(f"journal expects seq {expected}, got {seq}")
+            data = encode(command)
+            kind = data["type"]
+            ts = command.ts
+            body, raw = _encoded_body(data)
+            rows.append((seq, ts, kind, body, _record_checksum(seq, ts, kind, raw)))
             expected += 1
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(
-                "INSERT INTO commands (seq, ts, kind, body, checksum) VALUES (?, ?, ?, ?, ?)", rows
-            )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        if len(rows) <= INSERT_CHUNK:
+            # One statement is one transaction of its own: no BEGIN and COMMIT round trips
+            # into SQLite, and one step for the whole batch rather than one per row.
+            db.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+        else:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(rows), INSERT_CHUNK):
+                    chunk = rows[start : start + INSERT_CHUNK]
+                    db.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         self.last_seq = expected - 1
         if self._checkpointer is None and self.checkpoint_thread:
             self._checkpointer = _Checkpointer(self.path, self.synchronous)

@@ -30,6 +30,7 @@ from exchange.core.ledger import INSURANCE_FUND_ID
 from exchange.core.numbers import ATOMS_PER_UNIT
 from exchange.runtime import journal as journal_module
 from exchange.runtime.clock import ManualClock
+from exchange.runtime.codec import encode_generic
 from exchange.runtime.config import Config, load_config
 from exchange.runtime.journal import JournalCorruptError, SqliteJournal
 from exchange.runtime.runtime import Runtime, build_runtime
@@ -528,7 +529,13 @@ async def test_the_replay_and_export_commands(
 )
 def test_bodies_are_written_as_json_writes_them(body: dict[str, object]) -> None:
     # orjson writes the common body; its bytes must be json's (ensure_ascii, compact).
-    assert journal_module._dumps(body) == json.dumps(body, separators=(",", ":"))
+    expected = json.dumps(body, separators=(",", ":"))
+    assert journal_module._dumps(body) == expected
+    assert journal_module._encoded_body(body) == (expected, expected.encode())
+    # The checksum written from the bytes is the one records are read back with.
+    assert journal_module._record_checksum(7, 1_000, "Deposit", expected.encode()) == (
+        journal_module.checksum(7, 1_000, "Deposit", expected)
+    )
 
 
 def test_checkpoints_run_on_a_thread_of_their_own_until_the_journal_closes(
@@ -545,3 +552,34 @@ def test_checkpoints_run_on_a_thread_of_their_own_until_the_journal_closes(
     assert not checkpointer._thread.is_alive()
     assert list(SqliteJournal(tmp_path / "j.sqlite").read()) == history
     assert SqliteJournal(tmp_path / "j.sqlite", read_only=True)._checkpointer is None
+
+
+@pytest.mark.parametrize("count", [1, 7, journal_module.INSERT_CHUNK * 2 + 3])
+def test_a_batch_is_stored_as_the_rows_every_journal_so_far_holds(
+    tmp_path: Path, count: int
+) -> None:
+    # Multi-row INSERTs and the per-class encoders must store exactly the rows one INSERT per
+    # command with the field-by-field encoder stored, so older journals and newer ones agree.
+    history = commands(count)
+    with SqliteJournal(tmp_path / "j.sqlite") as journal:
+        journal.write(history[:1])
+        journal.write(history[1:])
+    with contextlib.closing(sqlite3.connect(tmp_path / "j.sqlite")) as db:
+        rows = db.execute("SELECT seq, ts, kind, body, checksum FROM commands ORDER BY seq")
+        stored = rows.fetchall()
+    expected = []
+    for command in history:
+        kind = type(command).__name__
+        body = json.dumps(encode_generic(command), separators=(",", ":"))
+        expected.append(
+            (
+                command.seq,
+                command.ts,
+                kind,
+                body,
+                journal_module.checksum(command.seq, command.ts, kind, body),
+            )
+        )
+    assert stored == expected
+    with SqliteJournal(tmp_path / "j.sqlite", read_only=True) as reopened:
+        assert list(reopened.read()) == history
