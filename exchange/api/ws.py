@@ -173,17 +173,30 @@ class InFlight:
                 drained.set_result(None)
 
 
+async def open_connection(
+    request: web.Request, name: str, receive_limit: int
+) -> tuple[web.WebSocketResponse, Connection]:
+    """Accept a WebSocket and start its outbox, registered so shutdown can close it."""
+    socket = web.WebSocketResponse(max_msg_size=receive_limit, compress=False, heartbeat=30)
+    await socket.prepare(request)
+    # Messages go out as ready-made frames, all that is queued in one write.
+    connection = Connection(socket, name=name, frames=websocket_frames(socket, request))
+    connection.start()
+    request.app[CONNECTIONS].add(connection)
+    return socket, connection
+
+
+async def close_connection(request: web.Request, connection: Connection) -> None:
+    """Unregister a connection, close it and wait until its outbox is done."""
+    request.app[CONNECTIONS].discard(connection)
+    await connection.close()
+    await connection.wait_closed()
+
+
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket connection until either side closes it."""
     context = request.app[API_CONTEXT]
-    socket = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
-    await socket.prepare(request)
-    # Replies and notifications go out as ready-made frames, all that is queued in one write.
-    frames = websocket_frames(socket, request)
-    connection = Connection(socket, name=str(request.remote), frames=frames)
-    connection.start()
-    connections = request.app[CONNECTIONS]
-    connections.add(connection)
+    socket, connection = await open_connection(request, str(request.remote), RECEIVE_LIMIT)
     session = Session(connection, RateLimiter(context.rate_limit_per_s, context.clock.now_ms()))
     requests = InFlight(MAX_IN_FLIGHT)
     try:
@@ -206,8 +219,6 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         await requests.drained()
-        connections.discard(connection)
         context.streams.drop(session)
-        await connection.close()
-        await connection.wait_closed()
+        await close_connection(request, connection)
     return socket

@@ -25,8 +25,7 @@ from exchange.api.binance.listen_keys import listen_keys
 from exchange.api.binance.stream_hub import MAX_STREAMS, StreamHub, StreamSocket
 from exchange.api.binance.stream_names import Stream, is_market_stream, parse_stream
 from exchange.api.jsonrpc import dumps
-from exchange.api.ws import API_CONTEXT, CONNECTIONS
-from exchange.runtime.fanout import Connection, websocket_frames
+from exchange.api.ws import API_CONTEXT, close_connection, open_connection
 from exchange.runtime.sequencer import Sequencer
 
 STREAM_HUB = web.AppKey("binance_stream_hub", StreamHub)
@@ -150,15 +149,7 @@ async def serve(
     the key expires or is closed, then says listenKeyExpired.
     """
     hub = request.app[STREAM_HUB]
-    ws = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
-    await ws.prepare(request)
-    # Stream messages go out as ready-made frames, all that is queued in one write.
-    connection = Connection(
-        ws, name=f"binance {request.remote}", frames=websocket_frames(ws, request)
-    )
-    connection.start()
-    connections = request.app[CONNECTIONS]
-    connections.add(connection)
+    ws, connection = await open_connection(request, f"binance {request.remote}", RECEIVE_LIMIT)
     socket = StreamSocket(connection, combined=combined)
     watcher: asyncio.Task[None] | None = None
     if user is not None:
@@ -183,9 +174,7 @@ async def serve(
         if watcher is not None:
             watcher.cancel()
         hub.drop(socket)
-        connections.discard(connection)
-        await connection.close()
-        await connection.wait_closed()
+        await close_connection(request, connection)
     return ws
 
 

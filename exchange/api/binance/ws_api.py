@@ -33,8 +33,7 @@ from exchange.api.context import ApiContext
 from exchange.api.errors import ApiError
 from exchange.api.jsonrpc import dumps
 from exchange.api.ratelimit import RateLimiter
-from exchange.api.ws import API_CONTEXT, CONNECTIONS
-from exchange.runtime.fanout import Connection, websocket_frames
+from exchange.api.ws import API_CONTEXT, close_connection, open_connection
 from exchange.runtime.sequencer import SequencerStoppedError
 
 log = structlog.get_logger("paperex.binance")
@@ -308,15 +307,8 @@ def _error(request_id: Any, error: errors.BinanceError) -> dict[str, Any]:
 async def handle(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket API connection until either side closes it."""
     context = request.app[API_CONTEXT]
-    socket = web.WebSocketResponse(max_msg_size=RECEIVE_LIMIT, compress=False, heartbeat=30)
-    await socket.prepare(request)
-    # Answers go out as ready-made frames, all that is queued in one write.
-    connection = Connection(
-        socket, name=f"binance ws-api {request.remote}", frames=websocket_frames(socket, request)
-    )
-    connection.start()
-    connections = request.app[CONNECTIONS]
-    connections.add(connection)
+    name = f"binance ws-api {request.remote}"
+    socket, connection = await open_connection(request, name, RECEIVE_LIMIT)
     limiter = RateLimiter(context.rate_limit_per_s, context.clock.now_ms())
     client = Client(Usage(), limiter, rest_account.listen_key_handlers(listen_keys(request.app)))
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -353,9 +345,7 @@ async def handle(request: web.Request) -> web.WebSocketResponse:
     finally:
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
-        connections.discard(connection)
-        await connection.close()
-        await connection.wait_closed()
+        await close_connection(request, connection)
     return socket
 
 
