@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from exchange.api.errors import ApiError, rejected
@@ -26,37 +27,35 @@ _lots_by_text: dict[tuple[Decimal, str], int] = {}
 
 
 def price_ticks(instrument: Instrument, value: Text, field: str) -> int:
-    if type(value) is str:
-        key = (instrument.tick_size, value)
-        ticks = _ticks_by_text.get(key)
-        if ticks is not None:
-            return ticks
-    try:
-        ticks = instrument.price_ticks(value, field)
-    except NumberError as error:
-        raise _error(error, field) from None
-    if type(value) is str:
-        if len(_ticks_by_text) >= _CONVERTED_KEPT:
-            _ticks_by_text.clear()
-        _ticks_by_text[key] = ticks
-    return ticks
+    return _remembered(_ticks_by_text, instrument.tick_size, instrument.price_ticks, value, field)
 
 
 def qty_lots(instrument: Instrument, value: Text, field: str) -> int:
+    return _remembered(_lots_by_text, instrument.lot_size, instrument.qty_lots, value, field)
+
+
+def _remembered(
+    table: dict[tuple[Decimal, str], int],
+    step: Decimal,
+    convert: Callable[[Text, str], int],
+    value: Text,
+    field: str,
+) -> int:
+    """Convert value to steps of `step`, from the table when this text was converted before."""
     if type(value) is str:
-        key = (instrument.lot_size, value)
-        lots = _lots_by_text.get(key)
-        if lots is not None:
-            return lots
+        key = (step, value)
+        steps = table.get(key)
+        if steps is not None:
+            return steps
     try:
-        lots = instrument.qty_lots(value, field)
+        steps = convert(value, field)
     except NumberError as error:
         raise _error(error, field) from None
     if type(value) is str:
-        if len(_lots_by_text) >= _CONVERTED_KEPT:
-            _lots_by_text.clear()
-        _lots_by_text[key] = lots
-    return lots
+        if len(table) >= _CONVERTED_KEPT:
+            table.clear()
+        table[key] = steps
+    return steps
 
 
 def amount_atoms(value: Text, field: str, *, positive: bool = True) -> int:
