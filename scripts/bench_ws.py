@@ -14,9 +14,13 @@ server share this machine's cores. The clients speak raw JSON-RPC over aiohttp W
   the 10 connections, each timed from the moment it was due to be sent to its reply.
 - Deliveries: 100, then 1,000 unauthenticated connections subscribed to trades.BTCUSDT while
   a driver's market orders trade against one large resting order each side (one trade each).
-  Every stream message any subscriber receives is one delivery. The driver holds back when
-  subscribers lag more than a few hundred trades, so no outbox reaches the server's limit;
-  at the end every subscriber must have seen every trade since it subscribed, without gaps.
+  Every stream message any subscriber receives is one delivery. The driver keeps twice the
+  server's per-connection limit of requests in flight on its connection, so the server always
+  has the next orders at hand and its loop, not the driver's round trips, sets the trade
+  rate. It holds back (until the subscribers' side wakes it) when subscribers lag more than a
+  few hundred trades, counting orders in flight as published, so no outbox reaches the
+  server's limit; at the end every subscriber must have seen every trade since it
+  subscribed, without gaps.
   The subscribers are raw WebSocket clients that count text frames as they are read off
   their sockets (aiohttp's client would take more CPU than the server it measures); each
   keeps its last frame, whose seq must equal the frames counted.
@@ -69,6 +73,7 @@ from typing import Any, cast
 import aiohttp
 import orjson
 
+from exchange.api.ws import MAX_IN_FLIGHT
 from exchange.runtime import eventloop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,9 +100,15 @@ DRIVER_MAKER_QTY = "100"
 DRIVER_BID = "59997.0"
 DRIVER_ASK = "60003.0"
 """The driver's resting orders sit inside the market maker's best bid and ask (1 bp away)."""
-DRIVER_WORKERS = 4
+DRIVER_IN_FLIGHT = 2 * MAX_IN_FLIGHT
+"""Market orders the driver keeps in flight on its one connection. The server runs up to
+MAX_IN_FLIGHT of a connection's requests at once and reads the rest as room frees up: with
+only a few in flight (4 once), the driver's round trips, not the server, set the trade rate,
+and the server's loop sat idle a fifth of the time or more."""
 MAX_LAG_TRADES = 256
 """Trades a subscriber may fall behind before the driver waits; the outbox limit is 4,096."""
+HOLD_BACK_CHECK_S = 0.05
+"""How often a held-back driver looks again, should no delivery wake it (a stop, say)."""
 DEPOSIT = "10000000"
 
 GOAL_ROUND_TRIPS_PER_S = 30_000
@@ -105,8 +116,6 @@ GOAL_RTT_P99_MS = 5.0
 GOAL_DELIVERIES_PER_S_1000 = 150_000
 
 REQUEST_TIMEOUT = 30.0
-HOLD_BACK_S = 0.0005
-"""How long the delivery driver pauses while subscribers lag."""
 
 
 def pause_s(seconds: float) -> float:
@@ -743,7 +752,10 @@ class Subscriber(asyncio.Protocol):
             offset = end
         if texts:
             self.count += texts
-            self.tally.received += texts
+            tally = self.tally
+            tally.received += texts
+            if tally.held is not None and tally.received >= tally.resume_at:
+                tally.resume()
             self.last = bytes(buffer[last_start:last_end])
         if offset:
             del buffer[:offset]
@@ -804,6 +816,24 @@ class Tally:
     received: int = 0
     trades: int = 0
     last_trade_id: int | None = None
+    resume_at: int = 0
+    """The deliveries received at which a held-back driver goes on."""
+    held: asyncio.Future[None] | None = None
+    """Set while drivers hold back; resolved by the subscribers once `resume_at` is reached."""
+
+    def hold(self, resume_at: int) -> asyncio.Future[None]:
+        """Return the future the drivers wait on until `resume_at` deliveries have arrived."""
+        if self.held is None:
+            self.held = asyncio.get_running_loop().create_future()
+            self.resume_at = resume_at
+        else:
+            self.resume_at = min(self.resume_at, resume_at)
+        return self.held
+
+    def resume(self) -> None:
+        held, self.held = self.held, None
+        if held is not None and not held.done():
+            held.set_result(None)
 
 
 @dataclass
@@ -814,6 +844,7 @@ class Deliveries:
     complete: bool
     detail: str
     cpu: CpuShares
+    hold_backs: int
 
 
 async def open_subscribers(bench: Bench, tally: Tally, count: int) -> list[Subscriber]:
@@ -848,36 +879,50 @@ async def measure_deliveries(
     base_received = tally.received
     stop = False
     errors = Counts()
+    in_flight = hold_backs = 0
 
     async def drive(worker: int) -> None:
+        nonlocal in_flight, hold_backs
         sides = itertools.cycle(("buy", "sell") if worker % 2 == 0 else ("sell", "buy"))
         while not stop:
             # Hold back while subscribers lag: an outbox over its limit closes the socket.
-            expected = (tally.trades - base_trades) * count
-            if expected - (tally.received - base_received) > MAX_LAG_TRADES * count:
-                await asyncio.sleep(pause_s(HOLD_BACK_S))
+            # An order in flight may have traded and been published already: count it.
+            expected = base_received + (tally.trades - base_trades + in_flight) * count
+            if expected - tally.received > MAX_LAG_TRADES * count:
+                hold_backs += 1
+                # Go on once they are within half the allowance: room for many orders, not
+                # one per wake-up of every driver.
+                held = tally.hold(expected - MAX_LAG_TRADES // 2 * count)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(held), HOLD_BACK_CHECK_S)
                 continue
             params = {"symbol": SYMBOL, "side": next(sides), "type": "market", "qty": ORDER_QTY}
+            in_flight += 1
             try:
                 result = await taker.call("order.place", params)
             except RpcError as error:
                 errors.error({"error": str(error)})
                 continue
+            finally:
+                in_flight -= 1
             if result["filled_qty"] != ORDER_QTY:
                 errors.error({"error": f"a driver order was not filled: {result}"})
                 continue
             tally.trades += 1
 
-    drivers = [asyncio.create_task(drive(worker)) for worker in range(DRIVER_WORKERS)]
+    drivers = [asyncio.create_task(drive(worker)) for worker in range(DRIVER_IN_FLIGHT)]
     await asyncio.sleep(warmup)
     meter = CpuMeter(bench.server)
     start_time, start_received, start_trades = time.perf_counter(), tally.received, tally.trades
+    start_hold_backs = hold_backs
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - start_time
     received, trades = tally.received - start_received, tally.trades - start_trades
     cpu = meter.shares()
+    held_back = hold_backs - start_hold_backs
     stop = True
     await asyncio.gather(*drivers)
+    tally.resume()
     trades_in_phase = tally.trades - base_trades
     goal = base_received + trades_in_phase * count
     with contextlib.suppress(TimeoutError):
@@ -912,6 +957,7 @@ async def measure_deliveries(
         complete=complete,
         detail=detail,
         cpu=cpu,
+        hold_backs=held_back,
     )
 
 
@@ -1008,7 +1054,8 @@ async def delivery_figures(bench: Bench, durations: Durations) -> dict[str, Any]
         server_us = result.cpu.server / result.per_s * 1e6
         print(
             f"{count:>5} subscribers on trades.{SYMBOL} (opened in {opened_in:.1f} s): "
-            f"{result.per_s:,.0f} deliveries/s ({result.trades_per_s:,.0f} trades/s); "
+            f"{result.per_s:,.0f} deliveries/s ({result.trades_per_s:,.0f} trades/s, "
+            f"{DRIVER_IN_FLIGHT} orders in flight, held back {result.hold_backs} times); "
             + result.cpu.text()
             + f"; server {server_us:.1f} us CPU per delivery"
         )
@@ -1018,8 +1065,10 @@ async def delivery_figures(bench: Bench, durations: Durations) -> dict[str, Any]
         figures[f"trades_per_s_{count}"] = round(result.trades_per_s)
         figures[f"server_us_per_delivery_{count}"] = round(server_us, 1)
         figures[f"cpu_deliveries_{count}"] = result.cpu.figures()
+        figures[f"driver_hold_backs_{count}"] = result.hold_backs
     await bounded([subscriber.close for subscriber in subscribers], CONNECT_CONCURRENCY)
     figures["deliveries_complete"] = complete
+    figures["driver_orders_in_flight"] = DRIVER_IN_FLIGHT
     return figures
 
 
