@@ -284,12 +284,14 @@ def configure_logging(level: str) -> None:
 async def _serve(config: Any) -> None:
     from aiohttp import web
 
-    from exchange.runtime import eventloop
+    from exchange.runtime import collector, eventloop
     from exchange.server import build_app, describe
 
     app = build_app(config)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
+    # The runtime has started: the snapshot is loaded and the journal replayed.
+    collector.tune_for_serving()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
