@@ -27,6 +27,7 @@ import argparse
 import cProfile
 import gc
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -389,16 +390,33 @@ def fresh_exchange(setup: Sequence[Command]) -> Exchange:
     return exchange
 
 
+def tune_collector_as_served() -> tuple[int, int, int]:
+    """Set the garbage collector as `paperex serve` does; return the thresholds to restore.
+
+    The settings are loaded by path: a compiled build's `exchange` package holds the core only.
+    """
+    spec = importlib.util.spec_from_file_location(
+        "paperex_collector", ROOT / "exchange" / "runtime" / "collector.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    thresholds = gc.get_threshold()
+    module.tune_for_serving()
+    return thresholds
+
+
 def replay(exchange: Exchange, commands: Sequence[Command]) -> Timing:
     """Apply every command, reading the clock just around each apply."""
     latencies = [0] * len(commands)
     apply = exchange.apply
     clock = time.perf_counter_ns
     index = 0
-    # Everything alive now (the stream, the book) is long-lived; freezing it spares the
-    # collector from walking a million commands on every full collection. GC stays on.
-    gc.collect()
-    gc.freeze()
+    # The collector as `paperex serve` sets it: everything alive now (the stream, the book)
+    # frozen, so no full collection walks a million commands, and young collections every
+    # YOUNG_THRESHOLD allocations. GC stays on.
+    thresholds = tune_collector_as_served()
     try:
         # CPU time beside wall time: on a shared machine the wall clock also counts the
         # slices this process spent waiting for a core.
@@ -413,6 +431,7 @@ def replay(exchange: Exchange, commands: Sequence[Command]) -> Timing:
         loop_cpu_ns = time.process_time_ns() - cpu_started
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     return Timing(latencies, sum(latencies), loop_ns, loop_cpu_ns)
 
 
