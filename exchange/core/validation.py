@@ -35,7 +35,6 @@ def check_new_order(
     command: PlaceOrder, account: Account, market: Market, ledger: Ledger
 ) -> Problem | None:
     """Return why a new order breaks an instrument or account rule, if it does."""
-    instrument = market.instrument
     order_type = command.order_type
     if (
         (order_type is _LIMIT or order_type is _MARKET)
@@ -47,6 +46,15 @@ def check_new_order(
         and _passes_plain(command, order_type is _LIMIT, account, market)
     ):
         return None
+    return check_every_rule(command, account, market, ledger)
+
+
+def check_every_rule(
+    command: PlaceOrder, account: Account, market: Market, ledger: Ledger
+) -> Problem | None:
+    """Return why a new order breaks a rule, checking every rule in order (no quick accept)."""
+    instrument = market.instrument
+    order_type = command.order_type
     is_limit_type = order_type in LIMIT_PRICE_ORDER_TYPES
     is_conditional = order_type in CONDITIONAL_ORDER_TYPES
     qty = command.qty
