@@ -7,6 +7,7 @@
                   [--event-loop auto|uvloop|asyncio]
     paperex replay --data-dir DIR [--until-seq N] [--verify]
     paperex export --data-dir DIR --out FILE
+    paperex compile
 
 Bad input ends with one line on stderr and exit code 2.
 """
@@ -22,11 +23,15 @@ import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from exchange.calculator import CalculatorError, calculate, render_table
-from exchange.core.instruments import Instrument
-from exchange.instrument_config import InstrumentConfigError, load_instruments
+from exchange import accelerator
+
+if TYPE_CHECKING:
+    from exchange.core.instruments import Instrument
+
+# Everything that imports the core is imported inside the commands: `paperex serve` must
+# put the compiled build in front of the sources before the first of them is imported.
 
 DEFAULT_INSTRUMENTS = Path(__file__).resolve().parents[1] / "configs" / "instruments.toml"
 """The instruments file shipped with paperex."""
@@ -172,6 +177,8 @@ def run_liq(args: argparse.Namespace) -> int:
     else:
         scenario = _scenario_from_flags(args)
         flag_names = _FLAG_OF_FIELD
+    from exchange.calculator import CalculatorError, calculate, render_table
+
     instruments = _load_instruments(args.instruments)
     try:
         result = calculate(scenario, instruments)
@@ -187,6 +194,8 @@ def run_liq(args: argparse.Namespace) -> int:
 
 
 def _load_instruments(path: Path) -> dict[str, Instrument]:
+    from exchange.instrument_config import InstrumentConfigError, load_instruments
+
     try:
         return load_instruments(path)
     except InstrumentConfigError as error:
@@ -230,11 +239,19 @@ def add_serve_command(commands: argparse._SubParsersAction[_Parser]) -> None:
         default="auto",
         help="event loop to run on (default: auto, uvloop when installed)",
     )
+    parser.add_argument(
+        "--compiled",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="run the hot modules compiled by mypyc: auto uses a build of these sources if "
+        "`paperex compile` made one, on builds one if needed, off runs the sources",
+    )
     parser.set_defaults(handler=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load the config, apply the flags, and serve until interrupted."""
+    _use_compiled(args.compiled)
     from exchange.runtime.config import ConfigError, load_config
 
     try:
@@ -281,6 +298,21 @@ def configure_logging(level: str) -> None:
     )
 
 
+def _use_compiled(choice: str) -> None:
+    """Run the compiled build as asked, before anything imports the modules it replaces."""
+    if choice == "off":
+        return
+    try:
+        build = accelerator.build() if choice == "on" else accelerator.find_build()
+        if build is not None:
+            accelerator.activate(build)
+    except accelerator.AcceleratorError as error:
+        if choice == "on":
+            raise UsageError(f"--compiled on: {error}", _SERVE) from None
+        # auto: the sources run the same exchange, only slower.
+        print(f"paperex: not using the compiled build: {_one_line(str(error))}", flush=True)
+
+
 async def _serve(config: Any) -> None:
     from aiohttp import web
 
@@ -310,6 +342,7 @@ async def _serve(config: Any) -> None:
         if config.server.admin_token:
             print("paperex: operator methods enabled (auth.admin)", flush=True)
         print(f"paperex: event loop {eventloop.loop_name(loop)}", flush=True)
+        print(f"paperex: modules {accelerator.describe()}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
@@ -441,6 +474,38 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# paperex compile
+# ---------------------------------------------------------------------------------------------
+
+
+def add_compile_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Add `paperex compile`, which builds the compiled modules `paperex serve` runs."""
+    parser = commands.add_parser(
+        "compile",
+        help="compile the hot modules with mypyc, for paperex serve",
+        description=(
+            "Compile the matching and request paths with mypyc into build/compiled/, once per "
+            "state of the sources; `paperex serve` then runs them. Needs mypy and a C compiler."
+        ),
+    )
+    parser.set_defaults(handler=run_compile)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    """Build the compiled modules unless a build of these sources exists."""
+    existing = accelerator.find_build()
+    if existing is not None:
+        print(f"paperex compile: up to date: {existing}")
+        return 0
+    try:
+        accelerator.build(echo=lambda line: print(f"paperex compile: {line}", flush=True))
+    except accelerator.AcceleratorError as error:
+        print(f"paperex compile: error: {error}", file=sys.stderr)
+        return FAILURE
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -453,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_replay_command(commands)
     add_export_command(commands)
+    add_compile_command(commands)
     return parser
 
 

@@ -12,11 +12,9 @@ The last line printed is one JSON object: commands_per_s (apply time only), p50_
 p999_us and extra figures, with "core" saying what ran: "interpreted" or "mypyc". A benchmark,
 not a timed test.
 
---compiled measures the core compiled by mypyc, an optional accelerator that only this script
-uses. The build goes to build/compiled-core/<fingerprint>/, named by a hash of the core's
-sources and the toolchain, and the run refuses a build whose name does not match the sources
-as they are now, so an edited source is never shadowed by a stale module. The repository and
-the tests never see the build; a machine without a compiler simply does not pass --compiled.
+--compiled measures the core as `paperex serve` runs it after `paperex compile` (and
+`scripts/run`): compiled by mypyc (see exchange/accelerator.py). It makes the build first if
+there is none of the sources as they are now; a build of other sources is never used.
 
     .venv/bin/python scripts/bench_engine.py [--quick] [--seed N] [--profile] [--compiled]
 """
@@ -26,29 +24,30 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import hashlib
 import importlib.util
 import io
 import json
 import os
 import pstats
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-# The core comes from the repository, or from a compiled build when --compiled started this
-# run; main() checks the build against the sources before measuring anything.
-sys.path.insert(
-    0, os.environ.get("PAPEREX_BENCH_COMPILED_CORE") or str(Path(__file__).resolve().parents[1])
-)
+# The core comes from the repository, or from the compiled build when --compiled started this
+# run: it must be put in front of the sources before the first core module is imported.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from exchange import accelerator
+
+COMPILED_BUILD_ENV = "PAPEREX_BENCH_COMPILED_BUILD"
+"""Set by --compiled for the run it starts: the build to import the core from."""
+_compiled_build = os.environ.get(COMPILED_BUILD_ENV) or None
+if _compiled_build:
+    accelerator.activate(Path(_compiled_build))
 
 from exchange.core.commands import (
     CancelOrder,
@@ -75,39 +74,6 @@ from exchange.core.instruments import Instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "exchange" / "core"
-COMPILED_CORE_ROOT = ROOT / "build" / "compiled-core"
-COMPILED_CORE_ENV = "PAPEREX_BENCH_COMPILED_CORE"
-"""Set by --compiled for the run it starts: the build directory to import the core from."""
-COMPILED_MODULES = (
-    "book",
-    "commands",
-    "exchange",
-    "instruments",
-    "ledger",
-    "liquidation",
-    "margin",
-    "market",
-    "numbers",
-    "orders",
-    "risk",
-    "risk_index",
-    "triggers",
-    "validation",
-)
-"""The modules mypyc compiles. The enums and codes (mypyc mishandles IntEnum constants), the
-events and records (built by generated code, see records.py) and integrity (its errors
-subclass AssertionError, which mypyc cannot compile) stay interpreted."""
-
-
-def core_fingerprint(core: Path) -> str:
-    """Return a hash of a core's sources, the package marker and the toolchain."""
-    digest = hashlib.sha256(f"{sys.version}|mypy {metadata.version('mypy')}".encode())
-    for path in [core.parent / "__init__.py", *sorted(core.glob("*.py"))]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:20]
-
-
-_compiled_build = os.environ.get(COMPILED_CORE_ENV) or None
 
 SYMBOL = "BTCUSDT"
 START_MARK = 500_000
@@ -485,48 +451,6 @@ def profile(stream: Stream) -> str:
 
 # ---------------------------------------------------------------------- compiled core
 
-MYPYC = "import sys; from mypyc.__main__ import main; sys.argv[0] = 'mypyc'; main()"
-MYPY_CONFIG = "[mypy]\n\n[mypy-sortedcontainers.*]\nignore_missing_imports = True\n"
-
-
-def build_compiled_core() -> Path:
-    """Compile a copy of the core with mypyc, once per state of its sources; return the build."""
-    target = COMPILED_CORE_ROOT / core_fingerprint(CORE)
-    if (target / "BUILT").exists():
-        return target
-    COMPILED_CORE_ROOT.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=COMPILED_CORE_ROOT))
-    try:
-        shutil.copytree(CORE, staging / "exchange" / "core", ignore=shutil.ignore_patterns("__*"))
-        shutil.copy(CORE / "__init__.py", staging / "exchange" / "core" / "__init__.py")
-        shutil.copy(CORE.parent / "__init__.py", staging / "exchange" / "__init__.py")
-        (staging / "mypy.ini").write_text(MYPY_CONFIG)
-        # Named by what was copied: a source edited during the build gives a build that the
-        # run then refuses, never a mislabelled one.
-        fingerprint = core_fingerprint(staging / "exchange" / "core")
-        print(f"compiling the core with mypyc into {COMPILED_CORE_ROOT / fingerprint} ...")
-        modules = [f"exchange/core/{name}.py" for name in COMPILED_MODULES]
-        result = subprocess.run(
-            [sys.executable, "-c", MYPYC, *modules],
-            cwd=staging,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"mypyc failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
-        shutil.rmtree(staging / "build")  # the generated C, kept by mypyc
-        (staging / "BUILT").write_text(fingerprint + "\n")
-        target = COMPILED_CORE_ROOT / fingerprint
-        for old in COMPILED_CORE_ROOT.iterdir():
-            if old.is_dir() and not old.name.startswith("staging-") and old != target:
-                shutil.rmtree(old)  # builds of earlier sources are never used again
-        if not target.exists():
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
 
 def core_mode() -> str:
     """Return "mypyc" or "interpreted", after checking the core came from where it should."""
@@ -535,7 +459,7 @@ def core_mode() -> str:
     origin = Path(core_module.__file__ or "")
     if _compiled_build:
         # Only a build of exactly the sources as they are now may stand in for them.
-        if Path(_compiled_build).name != core_fingerprint(CORE):
+        if Path(_compiled_build).name != accelerator.fingerprint():
             raise SystemExit(f"{_compiled_build} was compiled from other sources; rebuild it")
         if origin.suffix != ".so" or Path(_compiled_build) not in origin.parents:
             raise SystemExit(f"asked for the compiled core, imported {origin}")
@@ -561,9 +485,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.compiled and not _compiled_build:
         # The core is already imported here, so the measurement runs in a fresh process.
-        build = build_compiled_core()
+        try:
+            build = accelerator.build()
+        except accelerator.AcceleratorError as error:
+            raise SystemExit(f"--compiled: {error}") from None
         rest = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--compiled"]
-        environment = {**os.environ, COMPILED_CORE_ENV: str(build)}
+        environment = {**os.environ, COMPILED_BUILD_ENV: str(build)}
         return subprocess.run(
             [sys.executable, __file__, *rest], env=environment, check=False
         ).returncode

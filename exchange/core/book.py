@@ -6,9 +6,12 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from exchange.core.enums import Side
 from exchange.core.events import BookUpdated, build_book_updated
 from exchange.core.orders import Order
+from exchange.core.pickling import Picklable
 
 # Final: the mypyc build reads these from C statics rather than the module's dict.
 _insort: Final = insort
@@ -16,7 +19,8 @@ _bisect_left: Final = bisect_left
 _build_book_updated: Final = build_book_updated
 
 
-class PriceLevel:
+@mypyc_attr(serializable=True)  # see Picklable
+class PriceLevel(Picklable):
     """Resting orders at one price; dict order is time priority."""
 
     __slots__ = ("orders", "price", "size")
@@ -30,7 +34,8 @@ class PriceLevel:
         return next(iter(self.orders.values()))
 
 
-class BookSide:
+@mypyc_attr(serializable=True)  # see Picklable
+class BookSide(Picklable):
     """One side of the book. Prices are kept ascending; the best end depends on the side."""
 
     __slots__ = ("best", "changed", "is_bid", "levels", "prices", "side")
@@ -47,11 +52,10 @@ class BookSide:
         # Prices touched by the current command; flushed into one BookUpdated.
         self.changed: set[int] = set()
 
-    def __setstate__(self, state: tuple[object, dict[str, object]]) -> None:
+    def __setstate__(self, state: object) -> None:
         # Snapshots pickled before the price index became a plain list hold a SortedList
         # there; either way the restored side gets a list.
-        for name, value in state[1].items():
-            setattr(self, name, value)
+        super().__setstate__(state)
         self.prices = list(self.prices)
 
     def best_price(self) -> int | None:
@@ -139,7 +143,8 @@ class BookSide:
         return changes
 
 
-class OrderBook:
+@mypyc_attr(serializable=True)  # see Picklable
+class OrderBook(Picklable):
     """Both sides of one symbol's book, and its update id for snapshot/delta sync."""
 
     __slots__ = ("asks", "bids", "symbol", "update_id")

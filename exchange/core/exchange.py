@@ -77,6 +77,7 @@ from exchange.core.margin import initial_margin
 from exchange.core.market import Market
 from exchange.core.numbers import RATE_SCALE
 from exchange.core.orders import TRANSITIONS, Order, check_transition
+from exchange.core.pickling import Picklable
 from exchange.core.risk_index import RiskIndex
 from exchange.core.validation import check_amend, check_new_order
 
@@ -120,7 +121,7 @@ class SequenceError(ValueError):
     """A command arrived out of order: the shell's bug, never the user's."""
 
 
-class Exchange:
+class Exchange(Picklable):
     """Order books, orders, accounts and positions, changed only through `apply`."""
 
     size_taker_hold_once: ClassVar[bool] = True
@@ -129,7 +130,7 @@ class Exchange:
 
     def __init__(
         self,
-        instruments: Iterable[Instrument],
+        instruments: Iterable[Instrument] = (),
         *,
         default_self_trade_prevention: SelfTradePrevention = DEFAULT_SELF_TRADE_PREVENTION,
         margin_call_ratio: int = DEFAULT_MARGIN_CALL_RATIO,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from exchange.core.codes import RejectCode
@@ -33,6 +33,18 @@ class LeverageBracket:
     max_leverage: int
     maintenance_margin_rate: int
     maintenance_amount: int
+
+    def __reduce__(self) -> tuple[type[LeverageBracket], tuple[object, ...]]:
+        return type(self), field_values(self)
+
+
+def field_values(record: Instrument | LeverageBracket) -> tuple[object, ...]:
+    """Return a frozen record's fields in order: it is pickled as a call of its class.
+
+    That form is the same interpreted and compiled (exchange/core/pickling.py): a dataclass
+    compiled by mypyc can only be made by calling it.
+    """
+    return tuple(getattr(record, field.name) for field in fields(record))
 
 
 def build_brackets(
@@ -98,6 +110,9 @@ class Instrument:
     brackets: tuple[LeverageBracket, ...]
     max_open_orders: int
     atoms_per_tick_lot: int
+
+    def __reduce__(self) -> tuple[type[Instrument], tuple[object, ...]]:
+        return type(self), field_values(self)
 
     @classmethod
     def create(

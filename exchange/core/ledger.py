@@ -18,6 +18,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from exchange.core.codes import RejectCode
 from exchange.core.enums import LedgerEntryKind, MarginMode, Side
 from exchange.core.events import (
@@ -30,6 +32,7 @@ from exchange.core.instruments import Instrument
 from exchange.core.margin import initial_margin, maintenance_margin
 from exchange.core.numbers import RATE_SCALE, ceil_div
 from exchange.core.orders import Order
+from exchange.core.pickling import Picklable
 
 DEFAULT_LEVERAGE = 20
 """Leverage of a symbol an account has not set, capped by the first bracket (Binance's 20x)."""
@@ -58,7 +61,8 @@ _build_balance_changed: Final = build_balance_changed
 _build_position_changed: Final = build_position_changed
 
 
-class Position:
+@mypyc_attr(serializable=True)  # see Picklable
+class Position(Picklable):
     """One account's one-way position in one symbol, with the symbol's settings.
 
     qty is signed lots, cost signed atoms (the sign of qty). It exists from the first time the
@@ -109,7 +113,8 @@ class Position:
         )
 
 
-class Account:
+@mypyc_attr(serializable=True)  # see Picklable
+class Account(Picklable):
     __slots__ = (
         "account_id",
         "client_orders",
@@ -156,7 +161,8 @@ class CrossState:
         self.margin_balance = 0
 
 
-class Ledger:
+@mypyc_attr(serializable=True)  # see Picklable
+class Ledger(Picklable):
     """Wallets, positions and system balances of every account."""
 
     __slots__ = (

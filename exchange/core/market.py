@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from exchange.core.book import OrderBook
 from exchange.core.enums import TriggerBy
 from exchange.core.instruments import Instrument
 from exchange.core.numbers import RATE_SCALE, ceil_div
+from exchange.core.pickling import Picklable
 from exchange.core.triggers import TriggerIndex
 
 
-class Market:
+@mypyc_attr(serializable=True)  # see Picklable
+class Market(Picklable):
     """Everything the exchange keeps per symbol."""
 
     __slots__ = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from exchange.core.enums import (
     OrderStatus,
     OrderType,
@@ -13,6 +15,7 @@ from exchange.core.enums import (
     TriggerBy,
 )
 from exchange.core.integrity import TransitionError
+from exchange.core.pickling import Picklable
 
 _OPEN = (OrderStatus.NEW, OrderStatus.TRIGGERED, OrderStatus.PARTIALLY_FILLED)
 _ENDS = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
@@ -39,7 +42,8 @@ def check_transition(current: OrderStatus | None, new: OrderStatus) -> None:
         raise TransitionError(f"order status {current} cannot become {new}")
 
 
-class Order:
+@mypyc_attr(serializable=True)  # see Picklable
+class Order(Picklable):
     """A live order. Mutable inside the core only; the outside world sees events."""
 
     __slots__ = (

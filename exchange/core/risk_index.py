@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import mypyc_attr
 from sortedcontainers import SortedList
 
 from exchange.core.enums import MarginMode
 from exchange.core.instruments import Instrument
 from exchange.core.ledger import Account, Ledger, Position
 from exchange.core.numbers import RATE_SCALE, ceil_div
+from exchange.core.pickling import Picklable
 
 # Final: the mypyc build reads it from a C static rather than the module's dict.
 _CROSS: Final = MarginMode.CROSS
@@ -56,7 +58,8 @@ def threshold_ticks(
     return price if price > 0 else None
 
 
-class _SymbolIndex:
+@mypyc_attr(serializable=True)  # see Picklable
+class _SymbolIndex(Picklable):
     __slots__ = (
         "adverse_long",
         "adverse_short",
@@ -79,7 +82,8 @@ class _SymbolIndex:
         self.spread: set[int] = set()
 
 
-class RiskIndex:
+@mypyc_attr(serializable=True)  # see Picklable
+class RiskIndex(Picklable):
     """Positions by the marks at which they need a margin call or a liquidation."""
 
     def __init__(self, ledger: Ledger, margin_call_ratio: int) -> None:

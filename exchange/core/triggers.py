@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
 from sortedcontainers import SortedList
 
 from exchange.core.enums import OrderType, Side, TriggerBy
 from exchange.core.orders import Order
+from exchange.core.pickling import Picklable
 
 
 def fires_on_rise(order_type: OrderType, side: Side) -> bool:
@@ -24,7 +26,8 @@ def would_fire(order_type: OrderType, side: Side, trigger_price: int, price: int
     return price <= trigger_price
 
 
-class TriggerIndex:
+@mypyc_attr(serializable=True)  # see Picklable
+class TriggerIndex(Picklable):
     """Waiting conditional orders of one symbol, by the price they watch and direction."""
 
     __slots__ = ("_falling", "_rising", "count")
@@ -36,10 +39,9 @@ class TriggerIndex:
         # Orders waiting: every trade checks the index, and most books have none waiting.
         self.count = 0
 
-    def __setstate__(self, state: tuple[object, dict[str, object]]) -> None:
+    def __setstate__(self, state: object) -> None:
         # Snapshots pickled before the count was kept lack it; it is recounted either way.
-        for name, value in state[1].items():
-            setattr(self, name, value)
+        super().__setstate__(state)
         self.count = len(self)
 
     def add(self, order: Order) -> None:

@@ -11,12 +11,14 @@ raises `CodecError`; nothing is coerced (no "7" for 7, no true for 1).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from exchange.core import commands as command_module
@@ -33,6 +35,35 @@ _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {
     kind: tuple(field.name for field in dataclasses.fields(kind)) for kind in COMMAND_TYPES.values()
 }
 _PLAIN = (int, str, bool, type(None))
+
+_COMMANDS_SOURCE = Path(__file__).resolve().parents[1] / "core" / "commands.py"
+
+
+def declared_field_types() -> dict[type[Any], dict[str, Any]]:
+    """Return every command class's field types as its source declares them.
+
+    Not from the classes: compiled by mypyc (exchange/accelerator.py), a dataclass keeps only
+    runtime classes in its annotations (`int | None` becomes `type`), and the decoders need
+    the declared types to be exact.
+    """
+    namespace = vars(command_module)
+    module = ast.parse(_COMMANDS_SOURCE.read_text(), str(_COMMANDS_SOURCE))
+    declared: dict[type[Any], dict[str, Any]] = {}
+    for node in module.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        kind: Any = namespace.get(node.name)
+        if not isinstance(kind, type) or not dataclasses.is_dataclass(kind):
+            continue
+        declared[kind] = {
+            statement.target.id: eval(ast.unparse(statement.annotation), namespace)
+            for statement in node.body
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+        }
+    return declared
+
+
+_FIELD_TYPES = declared_field_types()
 
 
 class CodecError(ValueError):
@@ -116,7 +147,7 @@ def _build_encoder(kind: type[Any]) -> Callable[[Any], dict[str, Any]]:
     a getattr and a type test each was most of that cost, so each class gets a function
     that reads all its fields at once and builds the dict in one expression.
     """
-    hints = typing.get_type_hints(kind)
+    hints = _FIELD_TYPES[kind]
     names = _FIELD_NAMES[kind]
     if any(name.startswith("_") or name in _RESERVED for name in names):
         # A field that would shadow a name the generated source relies on.
@@ -190,7 +221,7 @@ _DECODERS: dict[type[Any], dict[str, Decoder]] = {}
 
 
 def _build_decoders(kind: type[Any]) -> dict[str, Decoder]:
-    hints = typing.get_type_hints(kind)
+    hints = _FIELD_TYPES[kind]
     return {field.name: _decoder(hints[field.name]) for field in dataclasses.fields(kind)}
 
 

@@ -29,6 +29,9 @@ from tests.core import test_ledger_properties as ledger_streams
 from tests.core import test_properties as book_streams
 from tests.core.builders import BTC, Scenario, lots, ticks
 
+# The reference subclasses Exchange, which a compiled Exchange does not allow.
+pytestmark = pytest.mark.interpreted_only
+
 
 class PerFillHolds(Exchange):
     """The reference: a taker's hold is sized again after each of its partial fills."""

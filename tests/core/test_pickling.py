@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from sortedcontainers import SortedList
 
 from exchange.core.enums import OrderType, Side
@@ -60,6 +61,7 @@ def test_a_pickled_exchange_has_the_same_state_and_trades_the_same() -> None:
     assert continue_trading(scenario, restored, taker) == expected
 
 
+@pytest.mark.interpreted_only  # it writes a SortedList where compiled code takes only a list
 def test_a_snapshot_from_before_the_plain_price_list_loads_and_trades_the_same() -> None:
     scenario, _, taker = scenario_with_book_and_trigger()
     restored: Exchange = pickle.loads(pickle.dumps(old_style(scenario.exchange)))

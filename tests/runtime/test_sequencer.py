@@ -151,6 +151,7 @@ async def test_an_unsubscribed_listener_hears_nothing_more() -> None:
     assert seen == [1]
 
 
+@pytest.mark.interpreted_only  # compiled apply refuses a non-command before it takes a seq
 @pytest.mark.asyncio
 async def test_a_core_exception_fails_only_its_own_command_and_the_loop_goes_on() -> None:
     core, clock, _ = stack()
