@@ -32,10 +32,14 @@ loop, which bounds the throughput when other threads share the work). A benchmar
 
     .venv/bin/python scripts/bench_ws.py [--quick] [--journal] [--rate N] [--profile FILE]
         [--only orders|deliveries] [--event-loop auto|uvloop|asyncio] [--client-loop ...]
+        [--compiled auto|on|off]
 
 The server runs on uvloop when it is installed (--event-loop), as `paperex serve` does; the
 order clients on asyncio's loop (--client-loop), whose timers keep the open-loop sender on
-time; the subscribers on uvloop (--subscriber-loop), where a thousand sockets cost less.
+time; the subscribers on uvloop (--subscriber-loop), where a thousand sockets cost less. Like
+`paperex serve`, the server runs the modules compiled by mypyc when `paperex compile` (or
+scripts/run) has built them for these sources (--compiled); "server_modules" in the JSON says
+which ran.
 
 The server journals every command as it ships (SQLite WAL, synchronous = normal); --journal
 first runs the order phases with the journal off and prints both side by side. With --profile
@@ -180,15 +184,21 @@ def write_config(directory: Path, rate_limit: int, *, journal: bool = True) -> P
 class ServerProcess:
     """`paperex serve` in a child process, its URL, and its CPU time from /proc."""
 
-    def __init__(self, process: asyncio.subprocess.Process, url: str, token: str) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, url: str, token: str, modules: str
+    ) -> None:
         self.process = process
         self.url = url
         self.token = token
+        self.modules = modules
+        """What the server runs, as it says at start: "compiled by mypyc, ..." or "interpreted"."""
         self.output: deque[str] = deque(maxlen=40)
         self._drain = asyncio.get_running_loop().create_task(self._read_output())
 
     @classmethod
-    async def start(cls, config: Path, profile: Path | None, event_loop: str) -> ServerProcess:
+    async def start(
+        cls, config: Path, profile: Path | None, event_loop: str, compiled: str
+    ) -> ServerProcess:
         token = secrets.token_hex(16)
         python = ROOT / ".venv" / "bin" / "python"
         command = [str(python if python.exists() else sys.executable)]
@@ -196,6 +206,7 @@ class ServerProcess:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "exchange.cli", "serve", "--config", str(config), "--port", "0"]
         command += ["--admin-token", token, "--log-level", "warning", "--event-loop", event_loop]
+        command += ["--compiled", compiled]
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=ROOT,
@@ -205,8 +216,10 @@ class ServerProcess:
         )
         assert process.stdout is not None
         seen: list[str] = []
+        url = None
         try:
-            async with asyncio.timeout(30):
+            # --compiled on may compile first (about a minute, once per state of the sources).
+            async with asyncio.timeout(300 if compiled == "on" else 30):
                 while True:
                     raw = await process.stdout.readline()
                     if not raw:
@@ -215,7 +228,9 @@ class ServerProcess:
                     seen.append(line)
                     found = re.search(r"listening on (ws://\S+)", line)
                     if found:
-                        return cls(process, found.group(1), token)
+                        url = found.group(1)
+                    if line.startswith("paperex: modules ") and url is not None:
+                        return cls(process, url, token, line.removeprefix("paperex: modules "))
         except TimeoutError:
             process.kill()
             raise SystemExit("the server did not start in 30 s:\n" + "".join(seen)) from None
@@ -1074,9 +1089,10 @@ async def delivery_figures(bench: Bench, durations: Durations) -> dict[str, Any]
 
 async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
     durations = QUICK if args.quick else FULL
-    server = await ServerProcess.start(config, args.profile, args.event_loop)
+    server = await ServerProcess.start(config, args.profile, args.event_loop, args.compiled)
     profiled = " (under cProfile)" if args.profile else ""
     print(f"server pid {server.process.pid} at {server.url}{profiled}")
+    print(f"server modules: {server.modules.strip()}")
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     bench = Bench(server, session)
     orders: dict[str, Any] = {}
@@ -1102,6 +1118,7 @@ async def run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
     figures |= {key: deliveries[key] for key in DELIVERY_KEYS if key in deliveries}
     figures |= orders | deliveries
     figures["errors"] = errors
+    figures["server_modules"] = "mypyc" if server.modules.startswith("compiled") else "interpreted"
     return figures
 
 
@@ -1154,6 +1171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="the market-data subscribers' event loop, in a thread of their own (default: "
         "auto, uvloop if installed: a thousand sockets cost the client less on it)",
+    )
+    parser.add_argument(
+        "--compiled",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the server's --compiled (default: auto, as paperex serve: the mypyc build if "
+        "paperex compile made one of these sources)",
     )
     parser.add_argument(
         "--journal",
