@@ -81,6 +81,8 @@ class Sequencer:
         self._listeners: list[Listener] = []
         self._batch_hooks: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
+        # The loop it runs on, kept: asyncio.get_running_loop() costs a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._failed = False
 
@@ -99,7 +101,7 @@ class Sequencer:
         """
         if self._stopping or self._failed:
             raise SequencerStoppedError("the sequencer has stopped")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Result] = (self._loop or asyncio.get_running_loop()).create_future()
         self._pending.append(_Pending(make, future))
         self._wakeup.set()
         return future
@@ -160,7 +162,8 @@ class Sequencer:
         """Start the sequencer task on the running loop."""
         if self._task is not None:
             raise RuntimeError("the sequencer was started already")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="sequencer")
 
     async def stop(self) -> None:
         """Apply what is already queued, then stop; later submits raise SequencerStoppedError."""
