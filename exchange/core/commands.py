@@ -17,8 +17,10 @@ from exchange.core.enums import (
     TimeInForce,
     TriggerBy,
 )
+from exchange.core.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CreateAccount:
     seq: int
@@ -26,6 +28,7 @@ class CreateAccount:
     name: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     seq: int
@@ -45,6 +48,7 @@ class PlaceOrder:
     self_trade_prevention: SelfTradePrevention | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     seq: int
@@ -54,6 +58,7 @@ class CancelOrder:
     client_order_id: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelAllOrders:
     seq: int
@@ -62,6 +67,7 @@ class CancelAllOrders:
     symbol: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AmendOrder:
     seq: int
@@ -73,6 +79,7 @@ class AmendOrder:
     price: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarkPrice:
     symbol: str
@@ -80,6 +87,7 @@ class MarkPrice:
     mark_price: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UpdateMark:
     seq: int
@@ -87,6 +95,7 @@ class UpdateMark:
     prices: tuple[MarkPrice, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Deposit:
     seq: int
@@ -95,6 +104,7 @@ class Deposit:
     amount: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Withdraw:
     seq: int
@@ -103,6 +113,7 @@ class Withdraw:
     amount: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SetLeverage:
     seq: int
@@ -112,6 +123,7 @@ class SetLeverage:
     leverage: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SetMarginMode:
     seq: int
@@ -121,6 +133,7 @@ class SetMarginMode:
     margin_mode: MarginMode
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AdjustIsolatedMargin:
     """Move margin into an isolated position (positive amount) or back out (negative)."""
@@ -132,12 +145,14 @@ class AdjustIsolatedMargin:
     amount: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FundingRate:
     symbol: str
     rate: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SettleFunding:
     seq: int
@@ -145,6 +160,7 @@ class SettleFunding:
     rates: tuple[FundingRate, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SetTradingStatus:
     """Halt or resume trading in one symbol (None: every symbol); an operator's command."""

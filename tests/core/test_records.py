@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
 
@@ -16,7 +16,7 @@ from exchange.core.events import (
     build_book_updated,
     build_order_filled,
 )
-from exchange.core.records import builder
+from exchange.core.records import builder, fast_init
 
 FILL_FIELDS = (7, 11, 3, "BTCUSDT", Side.BUY, 5, 500_000, 2, 0, LiquiditySide.TAKER, 40, -12)
 
@@ -64,3 +64,25 @@ def test_builder_refuses_classes_it_cannot_build_exactly() -> None:
         builder(Unslotted)
     with pytest.raises(TypeError):
         builder(WithDefault)
+
+
+def test_fast_init_keeps_defaults_and_frozenness() -> None:
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Defaults:
+        value: int
+        label: str | None = None
+
+    assert Defaults(1) == Defaults(1, None)
+    assert Defaults(2, label="x").label == "x"
+    with pytest.raises(FrozenInstanceError):
+        Defaults(1).value = 3  # type: ignore[misc]
+
+
+def test_fast_init_refuses_an_unslotted_dataclass() -> None:
+    @dataclass(frozen=True)
+    class Unslotted:
+        value: int = 0
+
+    with pytest.raises(TypeError):
+        fast_init(Unslotted)
