@@ -60,10 +60,16 @@ def steps_formatter(step: Decimal) -> StepsFormatter:
 
     def fraction(steps: int) -> str:
         value = steps * mantissa
+        if 0 <= value < limit:
+            # The common case, in as few string operations as it takes.
+            text = str(value)
+            if len(text) <= places:
+                text = "0" * (places + 1 - len(text)) + text
+            return f"{text[:-places]}.{text[-places:]}"
         if not -limit < value < limit:
             return format_steps(steps, step)
-        text = str(-value if value < 0 else value).rjust(places + 1, "0")
-        return ("-" if value < 0 else "") + text[:-places] + "." + text[-places:]
+        text = str(-value).rjust(places + 1, "0")
+        return f"-{text[:-places]}.{text[-places:]}"
 
     return fraction
 
