@@ -24,12 +24,16 @@ from exchange.core.records import fast_init
 RequestId = str | int
 
 
-@fast_init  # compiled by mypyc, the dataclass's own __init__ costs microseconds
 @dataclass(frozen=True, slots=True)
 class Request:
     id: RequestId
     method: str
     params: dict[str, Any]
+
+
+# Compiled by mypyc, the dataclass's own __init__ costs microseconds; set after the class,
+# not as a decorator, which would make mypyc compile it as an ordinary Python class.
+fast_init(Request)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -20,7 +20,6 @@ from exchange.core.enums import (
 from exchange.core.records import fast_init
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class CreateAccount:
     seq: int
@@ -28,7 +27,6 @@ class CreateAccount:
     name: str
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     seq: int
@@ -48,7 +46,6 @@ class PlaceOrder:
     self_trade_prevention: SelfTradePrevention | None = None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     seq: int
@@ -58,7 +55,6 @@ class CancelOrder:
     client_order_id: str | None = None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelAllOrders:
     seq: int
@@ -67,7 +63,6 @@ class CancelAllOrders:
     symbol: str | None = None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class AmendOrder:
     seq: int
@@ -79,7 +74,6 @@ class AmendOrder:
     price: int | None = None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class MarkPrice:
     symbol: str
@@ -87,7 +81,6 @@ class MarkPrice:
     mark_price: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class UpdateMark:
     seq: int
@@ -95,7 +88,6 @@ class UpdateMark:
     prices: tuple[MarkPrice, ...]
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Deposit:
     seq: int
@@ -104,7 +96,6 @@ class Deposit:
     amount: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Withdraw:
     seq: int
@@ -113,7 +104,6 @@ class Withdraw:
     amount: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class SetLeverage:
     seq: int
@@ -123,7 +113,6 @@ class SetLeverage:
     leverage: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class SetMarginMode:
     seq: int
@@ -133,7 +122,6 @@ class SetMarginMode:
     margin_mode: MarginMode
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class AdjustIsolatedMargin:
     """Move margin into an isolated position (positive amount) or back out (negative)."""
@@ -145,14 +133,12 @@ class AdjustIsolatedMargin:
     amount: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class FundingRate:
     symbol: str
     rate: int
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class SettleFunding:
     seq: int
@@ -160,7 +146,6 @@ class SettleFunding:
     rates: tuple[FundingRate, ...]
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class SetTradingStatus:
     """Halt or resume trading in one symbol (None: every symbol); an operator's command."""
@@ -186,3 +171,25 @@ Command = (
     | SettleFunding
     | SetTradingStatus
 )
+
+# Built through their slots (records.fast_init), set after the classes rather than as a
+# decorator: mypyc compiles a class with an unknown decorator as an ordinary Python class,
+# which would make every field read a dictionary lookup.
+for _kind in (
+    CreateAccount,
+    PlaceOrder,
+    CancelOrder,
+    CancelAllOrders,
+    AmendOrder,
+    MarkPrice,
+    UpdateMark,
+    Deposit,
+    Withdraw,
+    SetLeverage,
+    SetMarginMode,
+    AdjustIsolatedMargin,
+    FundingRate,
+    SettleFunding,
+    SetTradingStatus,
+):
+    fast_init(_kind)
