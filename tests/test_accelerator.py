@@ -118,3 +118,20 @@ def test_paperex_serve_says_which_code_it_runs(choice: str, expected: str, tmp_p
             assert seen[-1].startswith(f"paperex: modules {expected}"), "".join(seen)
         finally:
             server.terminate()
+
+
+def test_the_compiled_classes_keep_their_native_layout() -> None:
+    # A class mypyc cannot make native (an unknown decorator does that) still runs, as an
+    # ordinary class whose every field read is a dictionary lookup: slower, not wrong.
+    if accelerator.active_build() is None:
+        pytest.skip("runs under pytest --compiled")
+    from exchange.api.jsonrpc import Request
+    from exchange.core.book import BookSide, PriceLevel
+    from exchange.core.instruments import Instrument
+    from exchange.core.ledger import Account, Position
+    from exchange.core.orders import Order
+    from exchange.runtime.codec import COMMAND_TYPES
+
+    kinds = [*COMMAND_TYPES.values(), Exchange, Order, BookSide, PriceLevel, Account, Position]
+    for kind in [*kinds, Instrument, Request]:
+        assert "__mypyc_attrs__" in vars(kind), kind.__name__
