@@ -14,9 +14,10 @@ Compiled and interpreted code give the same results and state hashes; `pytest --
 runs the test suite against the build (scripts/test runs it both ways). Snapshots have one
 form for both (exchange/core/pickling.py), so either loads what the other wrote; a snapshot
 written before that form is skipped by a compiled server, which then replays the journal.
-The events, enums, codes, records and integrity checks stay interpreted: events are built
-faster by the generated code in records.py than mypyc builds a dataclass, mypyc mishandles
-IntEnum constants, and the integrity errors subclass AssertionError, which it cannot compile.
+The events compile too: the ones every trade makes write their own __init__, which mypyc
+turns into a native constructor (see events.py). The enums, codes, records and integrity
+checks stay interpreted: mypyc mishandles IntEnum constants, records.py generates code at
+run time, and the integrity errors subclass AssertionError, which mypyc cannot compile.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ BUILD_ROOT: Final = ROOT / "build" / "compiled"
 COMPILED_MODULES: Final = (
     "exchange.core.book",
     "exchange.core.commands",
+    "exchange.core.events",
     "exchange.core.instruments",
     "exchange.core.exchange",
     "exchange.core.ledger",

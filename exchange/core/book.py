@@ -16,7 +16,6 @@ from exchange.core.pickling import Picklable
 # Final: the mypyc build reads these from C statics rather than the module's dict.
 _insort: Final = insort
 _bisect_left: Final = bisect_left
-_build_book_updated: Final = build_book_updated
 
 
 @mypyc_attr(serializable=True)  # see Picklable
@@ -182,7 +181,7 @@ class OrderBook(Picklable):
             bid_changes = bids.take_changes()
             ask_changes = asks.take_changes() if asks.changed else ()
         update_id = self.update_id = self.update_id + 1
-        return _build_book_updated(seq, self.symbol, update_id, bid_changes, ask_changes)
+        return build_book_updated(seq, self.symbol, update_id, bid_changes, ask_changes)
 
     def state(self) -> tuple[object, ...]:
         """Return the book as nested tuples, for hashing."""

@@ -81,10 +81,11 @@ from exchange.core.pickling import Picklable
 from exchange.core.risk_index import RiskIndex
 from exchange.core.validation import check_amend, check_new_order
 
-# Enum members, tables and builders the matching path reads often. In CPython 3.11
-# `Enum.MEMBER` costs about 80 ns through the metaclass; a module global costs 10. Final
-# matters to the mypyc build: it reads a Final name from a C static, any other module global
-# (an imported one too) through a dict lookup.
+# Enum members and tables the matching path reads often. In CPython 3.11 `Enum.MEMBER` costs
+# about 80 ns through the metaclass; a module global costs 10. Final matters to the mypyc
+# build: it reads a Final name from a C static, any other module global (an imported one too)
+# through a dict lookup. The event builders are called by their own names instead, which the
+# build turns into native calls.
 _BUY: Final = Side.BUY
 _IOC: Final = TimeInForce.IOC
 _FOK: Final = TimeInForce.FOK
@@ -105,10 +106,6 @@ _EXPIRED_BY_PRICE_BAND: Final = ExpireReason.PRICE_BAND
 _CONDITIONAL_TYPES: Final = CONDITIONAL_ORDER_TYPES
 _LIMIT_PRICE_TYPES: Final = LIMIT_PRICE_ORDER_TYPES
 _TRANSITIONS: Final = TRANSITIONS
-_build_order_accepted: Final = build_order_accepted
-_build_order_filled: Final = build_order_filled
-_build_order_canceled: Final = build_order_canceled
-_build_order_expired: Final = build_order_expired
 
 _MAX_MARGIN_PASSES = 16
 """Liquidations rarely endanger others at the same mark; a cascade stops after this many."""
@@ -283,7 +280,7 @@ class Exchange(Picklable):
         if order.client_order_id is not None:
             account.client_orders[order.client_order_id] = order
         self._events.append(
-            _build_order_accepted(
+            build_order_accepted(
                 self._seq,
                 order_id,
                 order.account_id,
@@ -485,7 +482,7 @@ class Exchange(Picklable):
             check_transition(order.status, status)  # raises
         order.status = status
         self._events.append(
-            _build_order_filled(
+            build_order_filled(
                 self._seq,
                 order.order_id,
                 order.account_id,
@@ -556,7 +553,7 @@ class Exchange(Picklable):
         self._take_out(order, market)
         order.move_to(_EXPIRED)
         self._events.append(
-            _build_order_expired(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            build_order_expired(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 
@@ -565,7 +562,7 @@ class Exchange(Picklable):
         self._take_out(order, market)
         order.move_to(_CANCELED)
         self._events.append(
-            _build_order_canceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
+            build_order_canceled(self._seq, order.order_id, order.account_id, order.symbol, reason)
         )
         self._close(order, account)
 

@@ -56,9 +56,6 @@ class SystemAccount(StrEnum):
 
 # Read per fill; a module global is several times cheaper than the enum attribute.
 _FEE_POOL: Final = SystemAccount.FEE_POOL
-# Final aliases of imported builders: the mypyc build reads them from C statics too.
-_build_balance_changed: Final = build_balance_changed
-_build_position_changed: Final = build_position_changed
 
 
 @mypyc_attr(serializable=True)  # see Picklable
@@ -580,14 +577,14 @@ class Ledger(Picklable):
         wallets = self.changed_wallets
         if wallets:
             for account_id in sorted(wallets) if len(wallets) > 1 else wallets:
-                append(_build_balance_changed(seq, account_id, wallets[account_id].wallet))
+                append(build_balance_changed(seq, account_id, wallets[account_id].wallet))
             wallets.clear()
         positions = self.changed_positions
         if positions:
             for key in sorted(positions) if len(positions) > 1 else positions:
                 position = positions[key]
                 append(
-                    _build_position_changed(
+                    build_position_changed(
                         seq,
                         key[0],
                         key[1],

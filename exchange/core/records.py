@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, fields, is_dataclass
+from operator import attrgetter
+from types import FunctionType
 from typing import Any, ParamSpec, TypeVar, cast
 
 T = TypeVar("T")
@@ -11,7 +13,7 @@ P = ParamSpec("P")
 
 
 def fast_init(cls: type[T]) -> type[T]:
-    """Replace a frozen slotted dataclass's __init__ with one that fills the slots directly.
+    """Give a frozen slotted dataclass an __init__ that fills the slots directly.
 
     The generated frozen __init__ calls object.__setattr__ once per field, about 0.1 us each;
     events are built several times per command, so that alone was a fifth of the engine's
@@ -22,9 +24,16 @@ def fast_init(cls: type[T]) -> type[T]:
     Compiled by mypyc (exchange/accelerator.py) the dataclass's __init__ stays interpreted,
     and its object.__setattr__ calls cost several times more: a PlaceOrder took about six
     microseconds to make. This __init__ sets the attributes through their descriptors there
-    too.
+    too. A class whose source writes its own __init__ keeps it when that was compiled: mypyc
+    makes it a native constructor, faster than any of these.
+
+    Either way the class pickles (and copies) as a call to it with its field values: compiled
+    it has no slots to pickle, and one form lets either kind of code read what the other wrote.
     """
     names = _field_names(cls)
+    if is_compiled(vars(cls)["__init__"]):
+        _pickle_by_fields(cls, names)
+        return cls
     descriptors: list[Any] = [vars(cls).get(name) for name in names]
     if not all(hasattr(descriptor, "__set__") for descriptor in descriptors):
         raise TypeError(f"{cls.__name__}: fast_init needs a slotted (or compiled) dataclass")
@@ -46,6 +55,7 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
     setattr(cls, "__init__", init)  # noqa: B010 - mypy forbids assigning to a method
+    _pickle_by_fields(cls, names)
     return cls
 
 
@@ -83,6 +93,28 @@ def builder(cls: Callable[P, T]) -> Callable[P, T]:
     exec(source, namespace)
     build: Callable[P, T] = namespace[f"build_{frozen.__name__}"]
     return build
+
+
+def is_compiled(function: object) -> bool:
+    """Tell whether a function or method is compiled (by mypyc) rather than Python code."""
+    return not isinstance(function, FunctionType)
+
+
+def _pickle_by_fields(cls: type[Any], names: list[str]) -> None:
+    # attrgetter of several names gives a tuple of their values; of one name, the value.
+    values = attrgetter(*names) if len(names) > 1 else _few_values(names)
+
+    def reduce(self: Any) -> tuple[type[Any], tuple[Any, ...]]:
+        return type(self), values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 - mypy forbids assigning to a method
+
+
+def _few_values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    def values(record: Any) -> tuple[Any, ...]:
+        return tuple(getattr(record, name) for name in names)
+
+    return values
 
 
 def _field_names(cls: type[Any]) -> list[str]:
