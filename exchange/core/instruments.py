@@ -186,6 +186,16 @@ class Instrument:
         """Return the notional in atoms of qty_lots at price_ticks."""
         return price_ticks * qty_lots * self.atoms_per_tick_lot
 
+    def fee(self, price_ticks: int, qty_lots: int, rate: int) -> int:
+        """Return the fee in atoms, rounded up, at rate on the notional of qty_lots at price_ticks.
+
+        The same integer as ceil_div(notional * rate, RATE_SCALE), multiplied in another order:
+        price by lots, and atoms per tick-lot by rate, are each small for ordinary sizes, and
+        the mypyc build multiplies natively only factors below 2^30 that are not negative.
+        """
+        product = price_ticks * qty_lots * (self.atoms_per_tick_lot * rate)
+        return -(-product // RATE_SCALE)
+
     def price_ticks(self, text: str | int | Decimal, name: str = "price") -> int:
         """Convert a decimal price to ticks; reject zero, negatives and prices off the tick."""
         value = parse_decimal(text, name)

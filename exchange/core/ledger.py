@@ -251,8 +251,10 @@ class Ledger(Picklable):
                 if mark is None:
                     available -= ceil_div(abs(position.cost), position.leverage)
                 else:
-                    value = self.instruments[symbol].notional(mark, qty)
-                    available += value - position.cost - ceil_div(abs(value), position.leverage)
+                    # The magnitude first: the mypyc build multiplies negative factors slowly.
+                    size = self.instruments[symbol].notional(mark, abs(qty))
+                    value = size if qty > 0 else -size
+                    available += value - position.cost - ceil_div(size, position.leverage)
         return available
 
     def withdrawable(self, account: Account) -> int:
@@ -319,7 +321,8 @@ class Ledger(Picklable):
                 return 0
         notional = instrument.notional(basis, opening)
         resulting_qty = signed_position + leaves if is_buy else signed_position - leaves
-        resulting = abs(instrument.notional(basis, resulting_qty))
+        # Sizes as magnitudes: the mypyc build multiplies negative factors the slow way.
+        resulting = instrument.notional(basis, abs(resulting_qty))
         leverage = position.leverage
         for bracket in instrument.brackets:
             if resulting < bracket.notional_cap:
@@ -339,7 +342,7 @@ class Ledger(Picklable):
             worse = basis - mark if is_buy else mark - basis
             if worse > 0:
                 hold += instrument.notional(worse, opening)
-        fee = -(-notional * instrument.taker_fee_rate // RATE_SCALE)
+        fee = instrument.fee(basis, opening, instrument.taker_fee_rate)
         return hold + fee if fee > 0 else hold
 
     def track_order(self, account: Account, order: Order) -> None:
@@ -396,9 +399,10 @@ class Ledger(Picklable):
         """
         symbol = instrument.symbol
         held = position.qty
-        traded = instrument.notional(price, abs(signed_qty))
+        lots = abs(signed_qty)
+        traded = instrument.notional(price, lots)
         # fee_for, inline: this runs for both sides of every trade.
-        fee = -(-traded * fee_rate // RATE_SCALE)
+        fee = instrument.fee(price, lots, fee_rate)
         if position.margin_mode is _CROSS:
             if held == 0 or (held > 0) == (signed_qty > 0):
                 # Opening or growing, _apply_to_position's first case, inline: no PnL.
@@ -435,7 +439,8 @@ class Ledger(Picklable):
     ) -> int:
         """Settle a fill of an isolated position: margin moves between wallet and position."""
         held = position.qty
-        closing = 0 if held * signed_qty >= 0 else min(abs(held), abs(signed_qty))
+        opposed = held != 0 and (held > 0) != (signed_qty > 0)
+        closing = min(abs(held), abs(signed_qty)) if opposed else 0
         opening = abs(signed_qty) - closing
         realized = self._apply_to_position(position, instrument, signed_qty, price)
         if closing and position.liquidating:
@@ -479,27 +484,32 @@ class Ledger(Picklable):
         position: Position, instrument: Instrument, signed_qty: int, price: int
     ) -> int:
         """Add a fill to a position; return the realised PnL in atoms (before fees)."""
+        # Sizes are multiplied as magnitudes and signed after: the mypyc build multiplies
+        # negative factors the slow way, through Python integer objects.
         held = position.qty
+        lots = abs(signed_qty)
         if held == 0 or (held > 0) == (signed_qty > 0):
-            position.qty += signed_qty
-            position.cost += instrument.notional(price, signed_qty)
+            position.qty = held + signed_qty
+            traded = instrument.notional(price, lots)
+            position.cost += traded if signed_qty > 0 else -traded
             return 0
-        closing = min(abs(signed_qty), abs(held))
+        closing = min(lots, abs(held))
         # Release a proportional share of cost; a long rounds it up and a short down, so a
         # partial close never books more profit than it earned (the rest stays in the cost).
-        if held > 0:
+        if closing == abs(held):
+            released = position.cost
+        elif held > 0:
             released = ceil_div(position.cost * closing, held)
         else:
             released = -((-position.cost) * closing // -held)
         exit_value = instrument.notional(price, closing)
         realized = exit_value - released if held > 0 else -released - exit_value
-        direction = 1 if signed_qty > 0 else -1
-        position.qty += direction * closing
+        position.qty = held + signed_qty
         position.cost -= released
-        opening = abs(signed_qty) - closing
+        opening = lots - closing
         if opening:
-            position.qty += direction * opening
-            position.cost += instrument.notional(price, direction * opening)
+            traded = instrument.notional(price, opening)
+            position.cost += traded if signed_qty > 0 else -traded
         return realized
 
     # ------------------------------------------------------------------ transfers
