@@ -139,29 +139,44 @@ class RiskIndex(Picklable):
             return
         ledger = self.ledger
         instrument = ledger.instruments[symbol]
+        entries_of = self._entries
         for account_id in index.dirty:
             key = (account_id, symbol)
-            for entries, entry in self._entries.pop(key, ()):
-                entries.remove(entry)
+            old = entries_of.pop(key, None)
             index.spread.discard(account_id)
             account = ledger.accounts[account_id]
             position = account.positions.get(symbol)
-            if position is None or not position.qty or account is ledger.insurance:
+            new: list[tuple[SortedList, tuple[int, int]]] | None = None
+            if position is not None and position.qty and account is not ledger.insurance:
+                if position.margin_mode is _CROSS:
+                    crossed = [
+                        p for p in account.positions.values() if p.qty and p.margin_mode is _CROSS
+                    ]
+                    if len(crossed) > 1:
+                        index.spread.add(account_id)
+                    else:
+                        new = self._entries_for(
+                            index, instrument, position, account.wallet, account.margin_call
+                        )
+                else:
+                    new = self._entries_for(
+                        index, instrument, position, position.isolated_margin, position.margin_call
+                    )
+            # A fee or a small fill seldom moves a threshold by a whole tick: the entries
+            # then stay where they are, which spares the sorted lists a removal and an insert.
+            if _same_entries(new, old):
+                if new is not None:
+                    entries_of[key] = new
                 continue
-            if position.margin_mode is _CROSS:
-                crossed = [
-                    p for p in account.positions.values() if p.qty and p.margin_mode is _CROSS
-                ]
-                if len(crossed) > 1:
-                    index.spread.add(account_id)
-                    continue
-                base, raised = account.wallet, account.margin_call
-            else:
-                base, raised = position.isolated_margin, position.margin_call
-            self._entries[key] = self._index(index, instrument, position, base, raised)
+            for entries, entry in old or ():
+                entries.remove(entry)
+            if new is not None:
+                for entries, entry in new:
+                    entries.add(entry)
+                entries_of[key] = new
         index.dirty.clear()
 
-    def _index(
+    def _entries_for(
         self,
         index: _SymbolIndex,
         instrument: Instrument,
@@ -169,6 +184,7 @@ class RiskIndex(Picklable):
         base: int,
         raised: bool,
     ) -> list[tuple[SortedList, tuple[int, int]]]:
+        """Return the (list, entry) pairs that index the position, without adding them."""
         qty, cost, account_id = position.qty, position.cost, position.account_id
         is_long = qty > 0
         call = threshold_ticks(instrument, qty, cost, base, self.margin_call_ratio)
@@ -184,6 +200,17 @@ class RiskIndex(Picklable):
             recover = call - 1 if is_long else call + 1
             recover_list = index.recover_long if is_long else index.recover_short
             entries.append((recover_list, (recover, account_id)))
-        for entries_list, entry in entries:
-            entries_list.add(entry)
         return entries
+
+
+def _same_entries(
+    new: list[tuple[SortedList, tuple[int, int]]] | None,
+    old: list[tuple[SortedList, tuple[int, int]]] | None,
+) -> bool:
+    # The lists by identity: == on two different sorted lists would compare their contents.
+    if new is None or old is None:
+        return new is old
+    return len(new) == len(old) and all(
+        new_list is old_list and new_entry == old_entry
+        for (new_list, new_entry), (old_list, old_entry) in zip(new, old, strict=True)
+    )
