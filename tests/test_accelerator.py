@@ -135,3 +135,25 @@ def test_the_compiled_classes_keep_their_native_layout() -> None:
     kinds = [*COMMAND_TYPES.values(), Exchange, Order, BookSide, PriceLevel, Account, Position]
     for kind in [*kinds, Instrument, Request]:
         assert "__mypyc_attrs__" in vars(kind), kind.__name__
+
+
+def test_the_events_every_trade_makes_are_built_natively_when_compiled() -> None:
+    from exchange.core import events
+    from exchange.core.records import is_compiled
+
+    hot = [
+        (events.OrderAccepted, events.build_order_accepted),
+        (events.OrderFilled, events.build_order_filled),
+        (events.OrderCanceled, events.build_order_canceled),
+        (events.OrderExpired, events.build_order_expired),
+        (events.BookUpdated, events.build_book_updated),
+        (events.PositionChanged, events.build_position_changed),
+        (events.BalanceChanged, events.build_balance_changed),
+    ]
+    compiled = accelerator.active_build() is not None
+    for kind, build in hot:
+        # Compiled: the class's own __init__ is a native constructor and the builder a
+        # native function. Interpreted: both are generated Python (fast_init, builder).
+        assert is_compiled(vars(kind)["__init__"]) is compiled, kind.__name__
+        assert is_compiled(build) is compiled, kind.__name__
+        assert ("__mypyc_attrs__" in vars(kind)) is compiled, kind.__name__
