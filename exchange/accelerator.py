@@ -63,6 +63,8 @@ COMPILED_MODULES: Final = (
     "exchange.api.streams",
     "exchange.api.ws",
     "exchange.runtime.clock",
+    "exchange.runtime.journal",
+    "exchange.runtime.sequencer",
     "exchange.runtime.fanout",
 )
 """The modules mypyc compiles: the matching path and the request path of the server."""

@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
+from mypy_extensions import mypyc_attr
 
 from exchange.core.commands import Command
 from exchange.runtime.codec import CodecError, decode, encode
@@ -105,6 +106,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+@mypyc_attr(native_class=False)  # mypyc cannot compile a RuntimeError subclass
 class JournalCorruptError(RuntimeError):
     """The journal is damaged somewhere other than its last record: it cannot be replayed."""
 
@@ -165,10 +167,10 @@ class _Checkpointer:
         self._synchronous = synchronous
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
+        self._worker = threading.Thread(
             target=self._run, name=f"checkpoints {path.name}", daemon=True
         )
-        self._thread.start()
+        self._worker.start()
 
     def poke(self) -> None:
         """Ask for a checkpoint soon (new commits are in the WAL)."""
@@ -178,7 +180,7 @@ class _Checkpointer:
         """Finish the checkpoint under way, if any, and end the thread."""
         self._stopping.set()
         self._wake.set()
-        self._thread.join()
+        self._worker.join()
 
     def _run(self) -> None:
         try:

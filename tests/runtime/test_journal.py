@@ -547,9 +547,9 @@ def test_checkpoints_run_on_a_thread_of_their_own_until_the_journal_closes(
     journal.write(history[3:])
     checkpointer = journal._checkpointer
     assert checkpointer is not None
-    assert checkpointer._thread is not threading.current_thread()
+    assert checkpointer._worker is not threading.current_thread()
     journal.close()
-    assert not checkpointer._thread.is_alive()
+    assert not checkpointer._worker.is_alive()
     assert list(SqliteJournal(tmp_path / "j.sqlite").read()) == history
     assert SqliteJournal(tmp_path / "j.sqlite", read_only=True)._checkpointer is None
 

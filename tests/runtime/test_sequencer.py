@@ -230,6 +230,9 @@ async def test_a_journal_failure_acknowledges_nothing_and_stops_the_sequencer() 
     sequencer.start()
     with pytest.raises(JournalError):
         await sequencer.submit(account("a"))
+    # Nothing of the batch was applied: the state is still what the (empty) journal says.
+    assert core.last_seq == 0
+    assert core.state_hash() == exchange().state_hash()
     await sequencer.stop()
     assert not sequencer.is_running
     with pytest.raises(SequencerStoppedError):
