@@ -221,8 +221,7 @@ class Runtime:
     def _prepare_snapshot(self) -> PreparedSnapshot:
         storage = self.storage
         assert storage is not None, "snapshots need a data directory"
-        runtime_state = {name: provider() for name, provider in self.snapshot_providers.items()}
-        prepared = storage.snapshots.prepare(self.exchange, runtime_state)
+        prepared = storage.snapshots.prepare(self.exchange, self._runtime_state())
         self._snapshot_seq = self.exchange.last_seq
         self._snapshot_ms = self.clock.now_ms()
         return prepared
@@ -249,14 +248,26 @@ class Runtime:
             behind >= settings.snapshot_every_commands
             or self.clock.now_ms() - self._snapshot_ms >= settings.snapshot_every_s * 1000
         ):
-            # Serialised here, consistent with this seq; written and fsynced off the loop.
-            prepared = self._prepare_snapshot()
-            assert self.storage is not None
-            writing = asyncio.get_running_loop().run_in_executor(
-                None, self.storage.snapshots.commit, prepared
-            )
+            storage = self.storage
+            assert storage is not None
+            loop = asyncio.get_running_loop()
+            # Consistent with this seq either way: a child forked now pickles this moment
+            # while the loop goes on; without fork the loop pickles and a thread writes.
+            pid = storage.snapshots.write_forked(self.exchange, self._runtime_state)
+            writing: asyncio.Future[Any]
+            if pid is not None:
+                seq = self.exchange.last_seq
+                writing = loop.run_in_executor(None, storage.snapshots.finish, pid, seq)
+                self._snapshot_seq = seq
+                self._snapshot_ms = self.clock.now_ms()
+            else:
+                prepared = self._prepare_snapshot()
+                writing = loop.run_in_executor(None, storage.snapshots.commit, prepared)
             self._snapshot_writing = writing
             writing.add_done_callback(self._snapshot_written)
+
+    def _runtime_state(self) -> dict[str, Any]:
+        return {name: provider() for name, provider in self.snapshot_providers.items()}
 
     def _snapshot_written(self, writing: asyncio.Future[Any]) -> None:
         self._snapshot_writing = None

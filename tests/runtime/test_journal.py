@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -34,7 +35,7 @@ from exchange.runtime.codec import encode_generic
 from exchange.runtime.config import Config, load_config
 from exchange.runtime.journal import JournalCorruptError, SqliteJournal
 from exchange.runtime.runtime import Runtime, build_runtime
-from exchange.runtime.snapshot import SnapshotStore, load
+from exchange.runtime.snapshot import SnapshotError, SnapshotStore, load
 from exchange.runtime.storage import (
     JOURNAL_FILE,
     SNAPSHOT_DIR,
@@ -237,6 +238,39 @@ def test_only_the_newest_snapshots_are_kept(tmp_path: Path) -> None:
     for count in (3, 4, 5, 6):
         store.write(applied(history[:count]), {})
     assert [info.seq for info in store.list()] == [5, 6]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the forked writer needs fork")
+def test_a_forked_snapshot_holds_the_state_at_the_fork_whatever_follows(tmp_path: Path) -> None:
+    history = commands(8)
+    core = applied(history[:5])
+    at_fork = core.state_hash()
+    store = SnapshotStore(tmp_path)
+    pid = store.write_forked(core, lambda: {"orders": [order.seq for order in history[:5]]})
+    assert pid is not None
+    assert pid != os.getpid()
+    # The parent goes on at once; the child writes the moment of the fork.
+    for command in history[5:]:
+        core.apply(command)
+    info = store.finish(pid, 5)
+    assert (info.seq, info.state_hash) == (5, at_fork)
+    snapshot = load(info.path)
+    assert snapshot.exchange.state_hash() == at_fork
+    assert snapshot.runtime == {"orders": [1, 2, 3, 4, 5]}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the forked writer needs fork")
+def test_a_failed_snapshot_child_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("provider bug")
+
+    pid = store.write_forked(applied(commands(4)), broken)
+    assert pid is not None
+    with pytest.raises(SnapshotError, match="failed"):
+        store.finish(pid, 4)
+    assert store.list() == []
 
 
 # ---------------------------------------------------------------------- the durable runtime
