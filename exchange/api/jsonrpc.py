@@ -30,9 +30,15 @@ class Request:
     method: str
     params: dict[str, Any]
 
+    def __init__(self, id: RequestId, method: str, params: dict[str, Any]) -> None:
+        # Native when compiled (interpreted, fast_init replaces it: the class is frozen).
+        self.id = id  # type: ignore[misc]
+        self.method = method  # type: ignore[misc]
+        self.params = params  # type: ignore[misc]
 
-# Compiled by mypyc, the dataclass's own __init__ costs microseconds; set after the class,
-# not as a decorator, which would make mypyc compile it as an ordinary Python class.
+
+# Set after the class, not as a decorator, which would make mypyc compile it as an ordinary
+# Python class.
 fast_init(Request)
 
 

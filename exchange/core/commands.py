@@ -45,6 +45,42 @@ class PlaceOrder:
     client_order_id: str | None = None
     self_trade_prevention: SelfTradePrevention | None = None
 
+    # Written out so that mypyc compiles it into a native constructor: the API makes one
+    # per order request (interpreted, fast_init replaces it; see events.py, construction).
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        account_id: int,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        qty: int,
+        price: int | None = None,
+        trigger_price: int | None = None,
+        trigger_by: TriggerBy = TriggerBy.LAST,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        reduce_only: bool = False,
+        close_position: bool = False,
+        client_order_id: str | None = None,
+        self_trade_prevention: SelfTradePrevention | None = None,
+    ) -> None:
+        self.seq = seq  # type: ignore[misc]
+        self.ts = ts  # type: ignore[misc]
+        self.account_id = account_id  # type: ignore[misc]
+        self.symbol = symbol  # type: ignore[misc]
+        self.side = side  # type: ignore[misc]
+        self.order_type = order_type  # type: ignore[misc]
+        self.qty = qty  # type: ignore[misc]
+        self.price = price  # type: ignore[misc]
+        self.trigger_price = trigger_price  # type: ignore[misc]
+        self.trigger_by = trigger_by  # type: ignore[misc]
+        self.time_in_force = time_in_force  # type: ignore[misc]
+        self.reduce_only = reduce_only  # type: ignore[misc]
+        self.close_position = close_position  # type: ignore[misc]
+        self.client_order_id = client_order_id  # type: ignore[misc]
+        self.self_trade_prevention = self_trade_prevention  # type: ignore[misc]
+
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
@@ -53,6 +89,20 @@ class CancelOrder:
     account_id: int
     order_id: int | None = None
     client_order_id: str | None = None
+
+    def __init__(  # native when compiled, as PlaceOrder's
+        self,
+        seq: int,
+        ts: int,
+        account_id: int,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> None:
+        self.seq = seq  # type: ignore[misc]
+        self.ts = ts  # type: ignore[misc]
+        self.account_id = account_id  # type: ignore[misc]
+        self.order_id = order_id  # type: ignore[misc]
+        self.client_order_id = client_order_id  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)

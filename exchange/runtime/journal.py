@@ -136,7 +136,8 @@ def _encoded_body(data: dict[str, Any]) -> tuple[str, bytes]:
     except TypeError:
         text = _json_dumps(data)
         return text, text.encode()
-    if body.isascii() and b"\x7f" not in body:
+    # 0x7F, not b"\x7f": bytes tests an int without first failing to read a bytes as one.
+    if body.isascii() and 0x7F not in body:
         return body.decode(), body
     text = _json_dumps(data)
     return text, text.encode()
