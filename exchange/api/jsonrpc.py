@@ -93,7 +93,8 @@ def parse_request(text: str | bytes) -> Request:
     if not isinstance(message, dict):
         raise ApiError(RpcCode.INVALID_REQUEST, "a request must be a JSON object")
     request_id = message.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+    # A tuple, not A | B: compiled, the union is built anew on every call.
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
         raise ApiError(
             RpcCode.INVALID_REQUEST, "id must be a string or an integer", {"field": "id"}
         )

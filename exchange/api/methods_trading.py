@@ -45,7 +45,8 @@ def account_of(session: Session) -> int:
 def raise_if_rejected(result: Submitted, account_id: int) -> None:
     """Turn the core's refusal of this account's command into an error response."""
     for event in result.events:
-        if isinstance(event, OrderRejected | CommandRejected) and event.account_id == account_id:
+        # A tuple, not A | B: compiled, the union is built anew on every call.
+        if isinstance(event, (OrderRejected, CommandRejected)) and event.account_id == account_id:
             raise rejected(event.code, event.reason)
 
 

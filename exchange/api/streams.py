@@ -126,7 +126,8 @@ class Publisher:
             if isinstance(event, BookUpdated):
                 self._book(event)
                 tickers.add(event.symbol)
-            elif isinstance(event, MarkUpdated | TradingStatusChanged):
+            # A tuple, not A | B: compiled, the union is built anew on every call.
+            elif isinstance(event, (MarkUpdated, TradingStatusChanged)):
                 tickers.add(event.symbol)
             elif isinstance(event, OrderFilled):
                 self._fill(event, command.ts)

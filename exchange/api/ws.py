@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -132,32 +132,7 @@ class InFlight:
     def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a request's coroutine until it first waits (or ends)."""
         self.count += 1
-        self._step(coroutine)
-
-    def _step(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        try:
-            awaited = coroutine.send(None)
-        except StopIteration:
-            self._finished()
-            return
-        except asyncio.CancelledError:
-            self._finished()
-            return
-        except BaseException:
-            # dispatch answers every error itself: this is a bug, logged as a task would.
-            log.exception("request_crashed")
-            self._finished()
-            return
-        if awaited is None:
-            self._loop.call_soon(self._step, coroutine)
-        elif getattr(awaited, "_asyncio_future_blocking", False):
-            # The protocol between an awaited asyncio future and the task driving it.
-            awaited._asyncio_future_blocking = False
-            awaited.add_done_callback(lambda _: self._step(coroutine))
-        else:
-            coroutine.close()
-            log.error("request_yielded", value=repr(awaited)[:100])
-            self._finished()
+        _Running(self, coroutine).step()
 
     def _finished(self) -> None:
         self.count -= 1
@@ -171,6 +146,47 @@ class InFlight:
             self._drained = None
             if not drained.done():
                 drained.set_result(None)
+
+
+_FINISHED: Final = object()
+"""What `next` returns for a request's coroutine that has ended."""
+
+
+class _Running:
+    """One request in progress: it steps its coroutine, each time from the callback of the
+    future the coroutine last awaited."""
+
+    __slots__ = ("requests", "steps")
+
+    def __init__(self, requests: InFlight, coroutine: Coroutine[Any, Any, None]) -> None:
+        self.requests = requests
+        self.steps = coroutine.__await__()
+
+    def step(self, _: object = None) -> None:
+        try:
+            # next with a default, not send: an ended coroutine then returns _FINISHED where
+            # send raises StopIteration, which compiled code records a traceback for.
+            awaited: Any = next(self.steps, _FINISHED)
+        except asyncio.CancelledError:
+            self.requests._finished()
+            return
+        except BaseException:
+            # dispatch answers every error itself: this is a bug, logged as a task would.
+            log.exception("request_crashed")
+            self.requests._finished()
+            return
+        if awaited is _FINISHED:
+            self.requests._finished()
+        elif awaited is None:
+            self.requests._loop.call_soon(self.step)
+        elif getattr(awaited, "_asyncio_future_blocking", False):
+            # The protocol between an awaited asyncio future and the task driving it.
+            awaited._asyncio_future_blocking = False
+            awaited.add_done_callback(self.step)
+        else:
+            self.steps.close()
+            log.error("request_yielded", value=repr(awaited)[:100])
+            self.requests._finished()
 
 
 async def open_connection(

@@ -36,7 +36,8 @@ def parse_decimal(text: str | int | Decimal, name: str = "value") -> Decimal:
     """Parse decimal text strictly: finite, plain, and of bounded size."""
     if isinstance(text, bool):
         raise NumberError(RejectCode.INVALID_NUMBER, f"{name} must be a decimal string")
-    if isinstance(text, Decimal | int):
+    # A tuple, not A | B: compiled, the union is built anew on every call.
+    if isinstance(text, (Decimal, int)):
         value = Decimal(text)
     elif isinstance(text, str):
         try:
