@@ -55,6 +55,7 @@ COMPILED_MODULES: Final = (
     "exchange.core.triggers",
     "exchange.core.validation",
     "exchange.api.convert",
+    "exchange.api.history",
     "exchange.api.jsonrpc",
     "exchange.api.methods_trading",
     "exchange.api.ratelimit",

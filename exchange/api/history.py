@@ -8,7 +8,8 @@ Nothing here decides anything: it records what the core said.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from typing import Final
 
 from exchange.core.commands import Command, PlaceOrder, SettleFunding
 from exchange.core.enums import (
@@ -31,6 +32,7 @@ from exchange.core.events import (
     OrderFilled,
     OrderTriggered,
 )
+from exchange.core.records import fast_init
 
 FINISHED_ORDERS_KEPT = 1_000
 """Finished orders remembered per account for order.get."""
@@ -72,11 +74,67 @@ class OrderView:
     triggered_ts: int = 0
     """When a conditional order's trigger fired; 0 until it does."""
 
+    # Written out so that mypyc compiles it into a native constructor (one per order).
+    def __init__(
+        self,
+        order_id: int,
+        account_id: int,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        qty: int,
+        price: int | None,
+        trigger_price: int | None = None,
+        trigger_by: TriggerBy = TriggerBy.LAST,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        reduce_only: bool = False,
+        close_position: bool = False,
+        client_order_id: str | None = None,
+        status: OrderStatus = OrderStatus.NEW,
+        filled_qty: int = 0,
+        filled_ticks_lots: int = 0,
+        fee: int = 0,
+        reason: str | None = None,
+        liquidation: bool = False,
+        created_ts: int = 0,
+        updated_ts: int = 0,
+        triggered_ts: int = 0,
+    ) -> None:
+        self.order_id = order_id
+        self.account_id = account_id
+        self.symbol = symbol
+        self.side = side
+        self.order_type = order_type
+        self.qty = qty
+        self.price = price
+        self.trigger_price = trigger_price
+        self.trigger_by = trigger_by
+        self.time_in_force = time_in_force
+        self.reduce_only = reduce_only
+        self.close_position = close_position
+        self.client_order_id = client_order_id
+        self.status = status
+        self.filled_qty = filled_qty
+        self.filled_ticks_lots = filled_ticks_lots
+        self.fee = fee
+        self.reason = reason
+        self.liquidation = liquidation
+        self.created_ts = created_ts
+        self.updated_ts = updated_ts
+        self.triggered_ts = triggered_ts
+
+    def __reduce__(self) -> tuple[type[OrderView], tuple[object, ...]]:
+        # A call with every field: compiled, the class has no slots to pickle.
+        return (OrderView, tuple(getattr(self, name) for name in _ORDER_VIEW_FIELDS))
+
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        # A snapshot taken before trigger times were kept lacks triggered_ts.
+        # Snapshots written before __reduce__ pickled the slots; the oldest lack triggered_ts.
         self.triggered_ts = 0
         for name, value in state[1].items():
             setattr(self, name, value)
+
+
+_ORDER_VIEW_FIELDS: Final = tuple(field.name for field in fields(OrderView))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +187,43 @@ class Deleveraged:
     ts: int
 
 
-@dataclass(slots=True)
+# Built through their slots and pickled as calls with their fields, in either kind of code;
+# set after the classes, not as a decorator, which mypyc would compile as a Python class.
+for _kind in (Fill, Trade, LedgerRow, FundingSettlement, Deleveraged):
+    fast_init(_kind)
+
+
 class AccountHistory:
-    fills: deque[Fill] = field(default_factory=lambda: deque(maxlen=FILLS_KEPT))
-    ledger: deque[LedgerRow] = field(default_factory=lambda: deque(maxlen=LEDGER_KEPT))
-    finished: deque[int] = field(default_factory=deque)
+    """One account's recent fills and ledger rows, and the ids of its finished orders."""
+
+    __slots__ = ("fills", "finished", "ledger")
+
+    def __init__(
+        self,
+        fills: deque[Fill] | None = None,
+        ledger: deque[LedgerRow] | None = None,
+        finished: deque[int] | None = None,
+    ) -> None:
+        self.fills: deque[Fill] = deque(maxlen=FILLS_KEPT) if fills is None else fills
+        self.ledger: deque[LedgerRow] = deque(maxlen=LEDGER_KEPT) if ledger is None else ledger
+        self.finished: deque[int] = deque() if finished is None else finished
+
+    def __reduce__(self) -> tuple[type[AccountHistory], tuple[object, ...]]:
+        return (AccountHistory, (self.fills, self.ledger, self.finished))
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        # Snapshots written before __reduce__ pickled the slots.
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 class History:
     """Orders, fills, ledger rows, public trades, settled funding and auto-deleveraged
-    positions, fed by `record(command, events)`."""
+    positions, fed by `record(command, events)`.
+
+    Compiled by mypyc (exchange/accelerator.py), as everything it holds: the sequencer calls
+    `record` for every command, and every order reply reads an OrderView.
+    """
 
     def __init__(self, symbols: list[str]) -> None:
         self.orders: dict[int, OrderView] = {}
@@ -150,13 +235,31 @@ class History:
         self.deleveraged: dict[int, deque[Deleveraged]] = {}
         self.marks: dict[str, int] = {}
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Compiled, the class has no __dict__ to pickle: it is remade from its symbols, then
+        # given its state.
+        return (History, (list(self.trades),), self._state())
+
+    def _state(self) -> dict[str, object]:
+        return {
+            "orders": self.orders,
+            "accounts": self.accounts,
+            "trades": self.trades,
+            "funding": self.funding,
+            "deleveraged": self.deleveraged,
+            "marks": self.marks,
+        }
+
     def __setstate__(self, state: dict[str, object]) -> None:
-        # A snapshot taken before funding and auto-deleveraging were recorded lacks them.
-        self.__dict__.update(state)
-        symbols = list(self.trades)
-        self.__dict__.setdefault("funding", {s: deque(maxlen=FUNDING_KEPT) for s in symbols})
-        self.__dict__.setdefault("deleveraged", {})
-        self.__dict__.setdefault("marks", {})
+        # A snapshot taken before funding and auto-deleveraging were recorded lacks them; one
+        # taken before __reduce__ was written is restored without __init__.
+        trades = state.get("trades")
+        symbols = list(trades) if isinstance(trades, dict) else []
+        self.funding = {s: deque(maxlen=FUNDING_KEPT) for s in symbols}
+        self.deleveraged = {}
+        self.marks = {}
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def account(self, account_id: int) -> AccountHistory:
         history = self.accounts.get(account_id)

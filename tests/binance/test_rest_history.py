@@ -13,7 +13,9 @@ import pytest
 import pytest_asyncio
 
 from exchange.api.history import History
-from exchange.core.commands import FundingRate, SettleFunding
+from exchange.core.commands import CancelOrder, FundingRate, PlaceOrder, SettleFunding
+from exchange.core.enums import CancelReason, OrderStatus, OrderType, Side
+from exchange.core.events import OrderAccepted, OrderCanceled
 from exchange.runtime.config import Config
 from exchange.server import RUNTIME
 from tests.binance.rest_support import Rest, base_url, trader
@@ -120,15 +122,30 @@ async def test_funding_rate_history_lists_each_settlement() -> None:
 
 def test_a_snapshot_from_before_funding_was_kept_restores_and_records() -> None:
     older = History([BTC])
-    for name in ("funding", "deleveraged", "marks"):
-        del older.__dict__[name]
-
-    restored = pickle.loads(pickle.dumps(older))
+    # What such a snapshot held: no funding, deleveraged or marks.
+    state = {"orders": older.orders, "accounts": older.accounts, "trades": older.trades}
+    restored = History([])
+    restored.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(restored))
     restored.record(SettleFunding(7, 1_000, (FundingRate(BTC, 100),)), [])
 
     [settled] = restored.funding[BTC]
     assert (settled.rate, settled.ts, settled.mark_price) == (100, 1_000, None)
     assert restored.deleveraged == {}
+
+
+def test_the_history_pickles_whole_in_either_kind_of_code() -> None:
+    history = History([BTC])
+    place = PlaceOrder(5, 1_000, 3, BTC, Side.BUY, OrderType.LIMIT, 2, 590_000, client_order_id="a")
+    accepted = OrderAccepted(5, 11, 3, BTC, Side.BUY, OrderType.LIMIT, 2, 590_000, "a")
+    history.record(place, [accepted])
+    history.record(CancelOrder(6, 1_001, 3, 11), [OrderCanceled(6, 11, 3, BTC, CancelReason.USER)])
+
+    restored = pickle.loads(pickle.dumps(history))
+    assert restored.orders == history.orders
+    assert restored.orders[11].status is OrderStatus.CANCELED
+    assert list(restored.account(3).finished) == [11]
+    assert restored.funding.keys() == {BTC}
 
 
 @pytest.mark.asyncio
