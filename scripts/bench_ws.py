@@ -101,6 +101,9 @@ SELL_PRICE = "62400.0"
 """Resting prices 4% from the 60,000 mark of configs/manual.toml: inside the 5% price band,
 far from the market maker's ladder."""
 DRIVER_MAKER_QTY = "100"
+DRIVER_MAKER_ORDERS = 4
+"""Resting orders of DRIVER_MAKER_QTY each side: 200,000 driver trades a side, room for a
+full run's two phases at twice today's trade rate (one order of 100 lasted 50,000)."""
 DRIVER_BID = "59997.0"
 DRIVER_ASK = "60003.0"
 """The driver's resting orders sit inside the market maker's best bid and ask (1 bp away)."""
@@ -876,7 +879,8 @@ async def setup_driver(bench: Bench) -> RpcClient:
     maker = await bench.trader("bench-driver-maker")
     for side, price in (("buy", DRIVER_BID), ("sell", DRIVER_ASK)):
         params = {"symbol": SYMBOL, "side": side, "type": "limit", "price": price}
-        await maker.call("order.place", {**params, "qty": DRIVER_MAKER_QTY})
+        for _ in range(DRIVER_MAKER_ORDERS):
+            await maker.call("order.place", {**params, "qty": DRIVER_MAKER_QTY})
     return await bench.trader("bench-driver-taker")
 
 
