@@ -200,11 +200,17 @@ class ServerProcess:
 
     @classmethod
     async def start(
-        cls, config: Path, profile: Path | None, event_loop: str, compiled: str
+        cls,
+        config: Path,
+        profile: Path | None,
+        event_loop: str,
+        compiled: str,
+        wrapper: Sequence[str] = (),
     ) -> ServerProcess:
+        """Start the server; wrapper is a command to run it under (scripts/count_ws.py)."""
         token = secrets.token_hex(16)
         python = ROOT / ".venv" / "bin" / "python"
-        command = [str(python if python.exists() else sys.executable)]
+        command = [*wrapper, str(python if python.exists() else sys.executable)]
         if profile is not None:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "exchange.cli", "serve", "--config", str(config), "--port", "0"]
@@ -221,8 +227,9 @@ class ServerProcess:
         seen: list[str] = []
         url = None
         try:
-            # --compiled on may compile first (about a minute, once per state of the sources).
-            async with asyncio.timeout(300 if compiled == "on" else 30):
+            # --compiled on may compile first (about a minute, once per state of the sources);
+            # under valgrind everything is some 50 times slower.
+            async with asyncio.timeout(600 if wrapper else 300 if compiled == "on" else 30):
                 while True:
                     raw = await process.stdout.readline()
                     if not raw:

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -35,44 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The bench's clients, config and workload, not a copy of them.
 import bench_ws
 
-ROOT = Path(__file__).resolve().parents[1]
 WARMUP_ROUND_TRIPS = 2_000
-
-
-async def start_server(
-    config: Path, dump: Path, compiled: str
-) -> tuple[asyncio.subprocess.Process, str, str]:
-    token = secrets.token_hex(16)
-    python = ROOT / ".venv" / "bin" / "python"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        f"--callgrind-out-file={dump}",
-        str(python if python.exists() else sys.executable),
-        *("-m", "exchange.cli", "serve", "--config", str(config), "--port", "0"),
-        *("--admin-token", token, "--log-level", "warning", "--compiled", compiled),
-    ]
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    url = None
-    async with asyncio.timeout(600):
-        while True:
-            line = (await process.stdout.readline()).decode(errors="replace")
-            if not line:
-                raise SystemExit("the server exited before it was listening")
-            found = re.search(r"listening on (ws://\S+)", line)
-            if found:
-                url = found.group(1)
-            if line.startswith("paperex: modules ") and url is not None:
-                print(f"server pid {process.pid} at {url}; {line.strip()}")
-                return process, url, token
 
 
 async def run_round_trips(clients: list[bench_ws.RpcClient], count: int) -> bench_ws.Counts:
@@ -105,9 +67,11 @@ async def main() -> None:
     try:
         config = bench_ws.write_config(directory, 1_000_000)
         dump = directory / "callgrind.out"
-        process, url, token = await start_server(config, dump, args.compiled)
-        # It reads the server's output from here on.
-        server = bench_ws.ServerProcess(process, url, token, args.compiled)
+        wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        wrapper.append(f"--callgrind-out-file={dump}")
+        server = await bench_ws.ServerProcess.start(config, None, "auto", args.compiled, wrapper)
+        process = server.process
+        print(f"server pid {process.pid} at {server.url}; modules {server.modules.strip()}")
         async with aiohttp.ClientSession() as session:
             bench = bench_ws.Bench(server, session)
             clients = await bench.traders("count", bench_ws.CONNECTIONS)
