@@ -238,10 +238,7 @@ class History:
     def __reduce__(self) -> tuple[object, ...]:
         # Compiled, the class has no __dict__ to pickle: it is remade from its symbols, then
         # given its state.
-        return (History, (list(self.trades),), self._state())
-
-    def _state(self) -> dict[str, object]:
-        return {
+        state = {
             "orders": self.orders,
             "accounts": self.accounts,
             "trades": self.trades,
@@ -249,6 +246,7 @@ class History:
             "deleveraged": self.deleveraged,
             "marks": self.marks,
         }
+        return (History, (list(self.trades),), state)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A snapshot taken before funding and auto-deleveraging were recorded lacks them; one

@@ -97,8 +97,8 @@ class Sequencer:
         self._listeners: list[Listener] = []
         self._batch_hooks: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
-        # The seq and ts of the last command stamped: ahead of the exchange's while a batch is
-        # being journalled.
+        # The seq and ts of the last command stamped, which the journal holds: ahead of the
+        # exchange's after an apply that failed before taking its seq, so the seq is not reused.
         self._stamped_seq = exchange.last_seq
         self._stamped_ts = exchange.last_ts
         # The loop it runs on, kept: asyncio.get_running_loop() costs a getpid() system call.
@@ -195,7 +195,7 @@ class Sequencer:
 
     def running(self) -> contextlib.AbstractAsyncContextManager[Sequencer]:
         """Run the sequencer for the duration of the block."""
-        return _Running(self)
+        return _RunningBlock(self)
 
     async def _run(self) -> None:
         log.info("sequencer_started", last_seq=self.exchange.last_seq)
@@ -300,7 +300,7 @@ class Sequencer:
                 item.future.set_exception(error)
 
 
-class _Running:
+class _RunningBlock:
     """`Sequencer.running`: a class, since mypyc compiles no async generators."""
 
     def __init__(self, sequencer: Sequencer) -> None:

@@ -17,7 +17,7 @@ While the server runs, a snapshot is written by a forked child process (`write_f
 way Redis saves: the child has the memory of the moment of the fork, copy-on-write, and
 pickles it while the event loop goes on. Pickling in the loop paused it for as long as the
 pickle took, 40 ms for the read models of a few thousand orders, and longer as state grows;
-a fork costs about a millisecond. Where there is no fork (Windows), the runtime pickles in
+a fork costs a few milliseconds. Where there is no fork (Windows), the runtime pickles in
 the loop and writes on a thread.
 
 Snapshots are pickles: load them only from a data directory you trust.
